@@ -1,0 +1,1 @@
+"""The hi-moe LangGraph state machine."""

@@ -1,0 +1,85 @@
+"""Runtime settings of a run, filled from `HI_MOE_*` environment variables.
+
+Every field can be set by the environment variable named after it in upper case with the
+`HI_MOE_` prefix (e.g. `HI_MOE_MAX_RETRIES=3`); explicit constructor arguments win.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Literal, get_type_hints
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RoutingMode = Literal["winner_take_all", "probabilistic", "ensemble"]
+
+
+@dataclass(kw_only=True)
+class Context:
+    """Settings every node reads from `runtime.context`."""
+
+    endpoint: str = "local"
+    """`local` (embedded llama.cpp), `modal`, or any OpenAI-compatible base URL."""
+
+    base_url: str = ""
+    """Resolved OpenAI base URL; empty means: resolve `endpoint` when the first call is made."""
+
+    api_key: str = "not-needed"
+    architect_model: str = "architect"
+    dispatcher_model: str = "dispatcher"
+    monitor_model: str = "monitor"
+    architect_prompt: str = "architect"
+    """Prompt template of a tier: a stem in prompts/ or a path to a .md file (A/B variants)."""
+
+    dispatcher_prompt: str = "dispatcher"
+    specialist_prompt: str = "specialist"
+    monitor_prompt: str = "monitor"
+    fleet_path: str = str(REPO_ROOT / "fleet.toml")
+    routing_mode: RoutingMode = "winner_take_all"
+    ensemble_k: int = 3
+    max_retries: int = 2
+    """Self-correction retries per subtask after the first try."""
+
+    max_replans: int = 1
+    token_budget: int = 60_000
+    prompt_token_cap: int = 1_200
+    """Hard cap on the estimated tokens of any one tier's prompt."""
+
+    max_completion_tokens: int = 384
+    temperature: float = 0.2
+    request_timeout_s: float = 120.0
+    test_timeout_s: float = 10.0
+    home: str = ".hi_moe"
+    """Directory for the call log, default checkpoints and results."""
+
+    def __post_init__(self) -> None:
+        hints = get_type_hints(Context)
+        for f in fields(self):
+            raw = os.environ.get(f"HI_MOE_{f.name.upper()}")
+            if raw is None or getattr(self, f.name) != f.default:
+                continue
+            kind = hints[f.name]
+            value: object = raw
+            if kind is int:
+                value = int(raw)
+            elif kind is float:
+                value = float(raw)
+            setattr(self, f.name, value)
+        if self.max_retries < 0 or self.max_replans < 0 or self.ensemble_k < 1:
+            raise ValueError("max_retries and max_replans must be >= 0 and ensemble_k >= 1")
+
+    @property
+    def home_dir(self) -> Path:
+        return Path(self.home)
+
+    @property
+    def call_log_path(self) -> Path:
+        return self.home_dir / "calls.sqlite"
+
+    def tier_models(self) -> dict[str, str]:
+        return {
+            "architect": self.architect_model,
+            "dispatcher": self.dispatcher_model,
+            "monitor": self.monitor_model,
+        }

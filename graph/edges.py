@@ -1,0 +1,54 @@
+"""Conditional edges: the monitor's decisions, the fan-out to specialists, self-correction."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from langgraph.types import Send
+
+from graph.state import SpecialistInput, State
+
+
+def after_monitor(state: State) -> Literal["architect", "dispatcher", "finalize"]:
+    if state.decision in ("plan", "replan"):
+        return "architect"
+    if state.decision == "continue":
+        return "dispatcher"
+    return "finalize"
+
+
+def interfaces(state: State, exclude: str) -> list[str]:
+    """Signatures of solved parts other than `exclude`, for the specialist's view."""
+    lines = []
+    for outcome in state.outcomes:
+        if outcome.status == "success" and outcome.part != exclude:
+            defs = [ln for ln in outcome.code.splitlines() if ln.startswith("def ")]
+            lines.extend(d.rstrip(":") for d in defs[:1])
+    return lines
+
+
+def to_specialists(state: State) -> list[Send]:
+    """One Send per chosen specialist: the same subtask runs on each in parallel."""
+    assert state.task is not None and state.subtask is not None
+    subtask = state.subtask
+    return [
+        Send(
+            "specialist",
+            SpecialistInput(
+                task=state.task,
+                subtask=subtask,
+                specialist=name,
+                try_index=state.try_index,
+                interfaces=interfaces(state, subtask.part),
+                previous=state.previous_attempt,
+            ),
+        )
+        for name in subtask.specialists
+    ]
+
+
+def after_select(state: State) -> list[Send] | Literal["monitor"]:
+    """Settled goes up to the monitor; otherwise retry the subtask with the failure feedback."""
+    if state.subtask is None:
+        return "monitor"
+    return to_specialists(state)

@@ -1,0 +1,210 @@
+"""Graph state and the typed handoff records the tiers exchange.
+
+Everything here is small and bounded: code and feedback are truncated before they are stored,
+and hidden tests have no field anywhere in this module.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+Decision = Literal["plan", "continue", "replan", "done", "give_up"]
+OutcomeStatus = Literal["success", "partial", "failed", "blocked"]
+
+
+class TestCase(BaseModel):
+    """A visible test: a call expression and the Python literal it must equal."""
+
+    call: str
+    expected: str
+
+
+class Part(BaseModel):
+    """One function (or answer program) the task needs."""
+
+    name: str
+    statement: str
+    visible_tests: list[TestCase] = Field(default_factory=list)
+
+
+class Task(BaseModel):
+    """What the graph is asked to solve: the visible view of a problem, never its hidden tests."""
+
+    problem_id: str
+    kind: Literal["code", "math"] = "code"
+    title: str = ""
+    statement: str
+    parts: list[Part]
+
+
+class Subgoal(BaseModel):
+    """A step of the architect's plan: one part with an objective and acceptance criteria."""
+
+    id: int
+    part: str
+    objective: str
+    acceptance: list[str] = Field(default_factory=list)
+
+
+class Plan(BaseModel):
+    """The architect's strategy for the task."""
+
+    version: int
+    goal: str
+    strategy: str
+    subgoals: list[Subgoal]
+
+
+class Subtask(BaseModel):
+    """The dispatcher's handoff down to the fleet for one subgoal."""
+
+    subgoal_id: int
+    part: str
+    objective: str
+    constraints: list[str] = Field(default_factory=list)
+    acceptance: list[str] = Field(default_factory=list)
+    specialists: list[str]
+
+
+class Candidate(BaseModel):
+    """One specialist's unvalidated answer to a subtask."""
+
+    subgoal_id: int
+    try_index: int
+    specialist: str
+    code: str
+    confidence: float = 0.5
+
+
+class Attempt(Candidate):
+    """A validated candidate with its visible-test evidence."""
+
+    tests_passed: int
+    tests_total: int
+    ran_ok: bool
+    feedback: str = ""
+
+    @property
+    def passed_all(self) -> bool:
+        return self.ran_ok and self.tests_passed == self.tests_total
+
+
+class OutcomeReport(BaseModel):
+    """A settled subgoal, reported up to the monitor."""
+
+    subgoal_id: int
+    part: str
+    plan_version: int
+    status: OutcomeStatus
+    summary: str
+    confidence: float
+    specialist: str
+    attempts: int
+    tests_passed: int
+    tests_total: int
+    code: str
+
+
+class ProgressReport(BaseModel):
+    """One monitor decision and the reason for it."""
+
+    decision: Decision
+    reason: str
+    plan_version: int
+    by_model: bool = False
+
+
+class TierUsage(BaseModel):
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class Usage(BaseModel):
+    """Token usage per tier, summed over every LLM call of the run."""
+
+    by_tier: dict[str, TierUsage] = Field(default_factory=dict)
+
+    @property
+    def total_tokens(self) -> int:
+        return sum(t.prompt_tokens + t.completion_tokens for t in self.by_tier.values())
+
+    @property
+    def calls(self) -> int:
+        return sum(t.calls for t in self.by_tier.values())
+
+
+class FinalReport(BaseModel):
+    """What finalize hands back: the assembled solution and how it went."""
+
+    status: Literal["solved", "partial", "failed"]
+    summary: str
+    solution: str
+    parts_solved: int
+    parts_total: int
+
+
+def add_usage(left: Usage | None, right: Usage | None) -> Usage:
+    """Reducer: sum usage written by (possibly parallel) nodes."""
+    merged = Usage() if left is None else left.model_copy(deep=True)
+    for tier, add in (right.by_tier if right else {}).items():
+        have = merged.by_tier.setdefault(tier, TierUsage())
+        have.calls += add.calls
+        have.prompt_tokens += add.prompt_tokens
+        have.completion_tokens += add.completion_tokens
+    return merged
+
+
+def extend_or_clear(left: list | None, right: list | None) -> list:
+    """Reducer: parallel branches append; writing None clears the list."""
+    if right is None:
+        return []
+    return [*(left or []), *right]
+
+
+def append(left: list | None, right: list | None) -> list:
+    """Reducer: append-only log."""
+    return [*(left or []), *(right or [])]
+
+
+def add_int(left: int | None, right: int | None) -> int:
+    """Reducer: a counter several branches may bump."""
+    return (left or 0) + (right or 0)
+
+
+class InputState(BaseModel):
+    """What a caller passes in: a problem id, or a whole visible task."""
+
+    problem_id: str | None = None
+    task: Task | None = None
+
+
+class State(InputState):
+    """The checkpointed shared context of one run."""
+
+    plan: Plan | None = None
+    decision: Decision | None = None
+    current_subgoal: int | None = None
+    subtask: Subtask | None = None
+    try_index: int = 0
+    previous_attempt: Attempt | None = None
+    candidates: Annotated[list[Candidate], extend_or_clear] = Field(default_factory=list)
+    attempts: Annotated[list[Attempt], append] = Field(default_factory=list)
+    outcomes: Annotated[list[OutcomeReport], append] = Field(default_factory=list)
+    progress: Annotated[list[ProgressReport], append] = Field(default_factory=list)
+    usage: Annotated[Usage, add_usage] = Field(default_factory=Usage)
+    format_errors: Annotated[int, add_int] = 0
+    result: FinalReport | None = None
+
+
+class SpecialistInput(BaseModel):
+    """The Send payload for one specialist branch: its whole bounded view."""
+
+    task: Task
+    subtask: Subtask
+    specialist: str
+    try_index: int
+    interfaces: list[str] = Field(default_factory=list)
+    previous: Attempt | None = None

@@ -1,0 +1,1 @@
+"""Services the graph's nodes call: endpoint, local server, problems, sandbox, call log, CLI."""

@@ -1,0 +1,24 @@
+"""Pull code and a confidence out of a model's free-text reply."""
+
+from __future__ import annotations
+
+import re
+
+FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:```|$)", re.DOTALL)
+CONFIDENCE = re.compile(r"CONFIDENCE:\s*([0-9]*\.?[0-9]+)", re.IGNORECASE)
+MAX_CODE_CHARS = 6000
+
+
+def extract_code(reply: str) -> str:
+    """The first fenced code block, else the whole reply; bounded in size."""
+    match = FENCE.search(reply)
+    code = match.group(1) if match else CONFIDENCE.split(reply)[0]
+    return code.strip()[:MAX_CODE_CHARS] + "\n"
+
+
+def extract_confidence(reply: str, default: float = 0.5) -> float:
+    """The stated confidence in [0, 1], or `default` when none is stated."""
+    match = CONFIDENCE.search(reply)
+    if match is None:
+        return default
+    return min(max(float(match.group(1)), 0.0), 1.0)

@@ -1,0 +1,150 @@
+"""One OpenAI-compatible endpoint; the `model` field of each call selects the LoRA adapter."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from functools import cached_property
+
+import httpx
+import openai
+from langchain_core.messages import BaseMessage
+from langchain_openai import ChatOpenAI
+
+from hi_moe.call_log import CallLog, CallRecord
+
+
+class EndpointError(RuntimeError):
+    """The endpoint is down, refused a request or does not serve a model; the message says which."""
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+
+
+def json_schema_format(name: str, schema: dict) -> dict:
+    """An OpenAI `response_format` asking for JSON that matches `schema`."""
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema}}
+
+
+class LLMClient:
+    """Chat completions against one base URL, each call recorded in the call log."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        call_log: CallLog,
+        timeout_s: float = 120.0,
+        max_retries: int = 2,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.call_log = call_log
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self._models: dict[tuple[str, float, int], ChatOpenAI] = {}
+        self._lock = threading.Lock()
+
+    @cached_property
+    def served_models(self) -> frozenset[str]:
+        """The model names `GET /models` lists (adapters included)."""
+        url = f"{self.base_url}/models"
+        try:
+            response = httpx.get(
+                url, headers={"Authorization": f"Bearer {self.api_key}"}, timeout=10.0
+            )
+        except httpx.HTTPError as exc:
+            raise EndpointError(f"endpoint {self.base_url} is unreachable: {exc}") from exc
+        if response.status_code != 200:
+            raise EndpointError(
+                f"endpoint {self.base_url} answered HTTP {response.status_code} to GET /models"
+            )
+        try:
+            return frozenset(item["id"] for item in response.json()["data"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise EndpointError(f"{url} did not return an OpenAI model list") from exc
+
+    def require_models(self, names: set[str]) -> None:
+        """Fail loudly when the endpoint does not serve one of `names` (no silent fallback)."""
+        missing = sorted(names - self.served_models)
+        if missing:
+            raise EndpointError(
+                f"endpoint {self.base_url} does not serve model(s) {', '.join(missing)}; "
+                f"it serves: {', '.join(sorted(self.served_models)) or 'nothing'}"
+            )
+
+    def _chat(self, model: str, temperature: float, max_tokens: int) -> ChatOpenAI:
+        key = (model, temperature, max_tokens)
+        with self._lock:
+            if key not in self._models:
+                self._models[key] = ChatOpenAI(
+                    model=model,
+                    base_url=self.base_url,
+                    api_key=self.api_key,
+                    temperature=temperature,
+                    max_tokens=max_tokens,
+                    timeout=self.timeout_s,
+                    max_retries=self.max_retries,
+                )
+            return self._models[key]
+
+    def complete(
+        self,
+        *,
+        tier: str,
+        model: str,
+        messages: list[BaseMessage],
+        temperature: float,
+        max_tokens: int,
+        thread_id: str | None = None,
+        response_format: dict | None = None,
+    ) -> Completion:
+        """One chat completion; raises EndpointError (after the client's retries) on failure."""
+        extra = {"response_format": response_format} if response_format else {}
+        start = time.perf_counter()
+        try:
+            message = self._chat(model, temperature, max_tokens).invoke(messages, **extra)
+        except (openai.APIError, httpx.HTTPError) as exc:
+            latency = time.perf_counter() - start
+            error = describe_error(exc, self.base_url)
+            self.call_log.record(
+                CallRecord(thread_id, tier, model, 0, 0, latency, ok=False, error=error)
+            )
+            raise EndpointError(error) from exc
+        latency = time.perf_counter() - start
+        usage = message.usage_metadata or {}
+        text = message.content if isinstance(message.content, str) else json.dumps(message.content)
+        completion = Completion(
+            text, usage.get("input_tokens", 0), usage.get("output_tokens", 0), latency
+        )
+        self.call_log.record(
+            CallRecord(
+                thread_id,
+                tier,
+                model,
+                completion.prompt_tokens,
+                completion.completion_tokens,
+                latency,
+                ok=bool(text.strip()),
+                error=None if text.strip() else "empty completion",
+            )
+        )
+        return completion
+
+
+def describe_error(exc: Exception, base_url: str) -> str:
+    """A one-line reason a user can act on."""
+    if isinstance(exc, openai.APITimeoutError):
+        return f"request to {base_url} timed out"
+    if isinstance(exc, openai.APIConnectionError):
+        return f"cannot connect to {base_url} (is the endpoint running?)"
+    if isinstance(exc, openai.APIStatusError):
+        return f"{base_url} answered HTTP {exc.status_code}: {str(exc.message)[:200]}"
+    return f"{type(exc).__name__}: {str(exc)[:200]}"

@@ -1,0 +1,83 @@
+"""The LLM calls one node makes: text or schema-checked JSON, with usage summed per tier."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from pydantic import BaseModel, ValidationError
+
+from graph.state import TierUsage, Usage
+from hi_moe.llm import LLMClient, json_schema_format
+from hi_moe.prompting import load_text
+
+log = logging.getLogger(__name__)
+Schema = TypeVar("Schema", bound=BaseModel)
+JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
+
+
+def parse_json(text: str, schema: type[Schema]) -> Schema:
+    """The first JSON object in `text`, validated against `schema` (raises ValueError)."""
+    match = JSON_OBJECT.search(text)
+    if match is None:
+        raise ValueError("no JSON object in the reply")
+    try:
+        return schema.model_validate(json.loads(match.group(0)))
+    except (json.JSONDecodeError, ValidationError) as exc:
+        raise ValueError(str(exc).splitlines()[0][:200]) from exc
+
+
+@dataclass
+class TierCalls:
+    """Calls of one tier within one node run; `usage` and `format_errors` go into the state."""
+
+    client: LLMClient
+    tier: str
+    model: str
+    temperature: float
+    max_tokens: int
+    thread_id: str | None
+    usage: Usage = field(default_factory=Usage)
+    format_errors: int = 0
+
+    def text(self, messages: list[BaseMessage], response_format: dict | None = None) -> str:
+        completion = self.client.complete(
+            tier=self.tier,
+            model=self.model,
+            messages=messages,
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            thread_id=self.thread_id,
+            response_format=response_format,
+        )
+        tier_usage = self.usage.by_tier.setdefault(self.tier, TierUsage())
+        tier_usage.calls += 1
+        tier_usage.prompt_tokens += completion.prompt_tokens
+        tier_usage.completion_tokens += completion.completion_tokens
+        return completion.text
+
+    def json(
+        self, messages: list[BaseMessage], schema: type[Schema], example: str
+    ) -> Schema | None:
+        """A reply parsed into `schema`: one repair try, then None (the caller's fallback)."""
+        response_format = json_schema_format(schema.__name__, schema.model_json_schema())
+        reply = self.text(messages, response_format)
+        try:
+            return parse_json(reply, schema)
+        except ValueError as first_error:
+            self.format_errors += 1
+            repair = load_text("repair").format(error=first_error, example=example)
+            retry = [*messages, AIMessage(reply[:1000]), HumanMessage(repair)]
+            reply = self.text(retry, response_format)
+        try:
+            return parse_json(reply, schema)
+        except ValueError as second_error:
+            self.format_errors += 1
+            log.warning(
+                "%s: unusable JSON after one repair (%s); using fallback", self.tier, second_error
+            )
+            return None

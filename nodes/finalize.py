@@ -1,0 +1,42 @@
+"""Finalize: assembles the solution from the settled parts and reports how the run went."""
+
+from __future__ import annotations
+
+from langgraph.runtime import Runtime
+
+from graph.context import Context
+from graph.state import FinalReport, OutcomeReport, State
+
+
+def best_outcome(outcomes: list[OutcomeReport]) -> OutcomeReport | None:
+    """The latest success, else the outcome that passed the most tests."""
+    successes = [o for o in outcomes if o.status == "success"]
+    if successes:
+        return successes[-1]
+    return max(outcomes, key=lambda o: o.tests_passed, default=None)
+
+
+def node(state: State, runtime: Runtime[Context]) -> dict:
+    task = state.task
+    assert task is not None
+    chosen = [best_outcome([o for o in state.outcomes if o.part == p.name]) for p in task.parts]
+    solved = sum(o is not None and o.status == "success" for o in chosen)
+    if solved == len(task.parts):
+        status = "solved"
+    elif any(o is not None and o.tests_passed > 0 for o in chosen):
+        status = "partial"
+    else:
+        status = "failed"
+    last = state.progress[-1] if state.progress else None
+    summary = f"{solved}/{len(task.parts)} parts pass their visible tests"
+    if last is not None:
+        summary += f"; monitor: {last.decision} ({last.reason})"
+    solution = "\n\n".join(o.code.strip() for o in chosen if o is not None) + "\n"
+    report = FinalReport(
+        status=status,
+        summary=summary,
+        solution=solution,
+        parts_solved=solved,
+        parts_total=len(task.parts),
+    )
+    return {"result": report}

@@ -1,0 +1,60 @@
+"""Select: keeps the round's best candidate, then settles the subgoal or asks for a retry.
+
+Best = most visible tests passed, then ran without error, then stated confidence, then the
+specialist's rank in the subtask (the router's order).
+"""
+
+from __future__ import annotations
+
+from langgraph.runtime import Runtime
+
+from graph.context import Context
+from graph.state import Attempt, OutcomeReport, State, Subtask
+
+
+def best_attempt(attempts: list[Attempt], subtask: Subtask) -> Attempt:
+    def rank(attempt: Attempt) -> tuple:
+        order = subtask.specialists.index(attempt.specialist)
+        return (attempt.tests_passed, attempt.ran_ok, attempt.confidence, -order)
+
+    return max(attempts, key=rank)
+
+
+def settle(best: Attempt, subtask: Subtask, plan_version: int, tries: int) -> OutcomeReport:
+    if best.passed_all:
+        status = "success"
+    elif best.ran_ok and best.tests_passed > 0:
+        status = "partial"
+    else:
+        status = "failed"
+    summary = f"{status}: {best.tests_passed}/{best.tests_total} visible tests after {tries} tries"
+    if best.feedback:
+        summary += f"; last failure: {best.feedback.splitlines()[0][:160]}"
+    return OutcomeReport(
+        subgoal_id=subtask.subgoal_id,
+        part=subtask.part,
+        plan_version=plan_version,
+        status=status,
+        summary=summary,
+        confidence=best.confidence,
+        specialist=best.specialist,
+        attempts=tries,
+        tests_passed=best.tests_passed,
+        tests_total=best.tests_total,
+        code=best.code,
+    )
+
+
+def node(state: State, runtime: Runtime[Context]) -> dict:
+    subtask, plan = state.subtask, state.plan
+    assert subtask is not None and plan is not None
+    round_attempts = [
+        a
+        for a in state.attempts
+        if a.subgoal_id == subtask.subgoal_id and a.try_index == state.try_index
+    ]
+    best = best_attempt(round_attempts, subtask)
+    if best.passed_all or state.try_index >= runtime.context.max_retries:
+        outcome = settle(best, subtask, plan.version, state.try_index + 1)
+        return {"outcomes": [outcome], "subtask": None, "previous_attempt": None}
+    return {"try_index": state.try_index + 1, "previous_attempt": best}

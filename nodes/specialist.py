@@ -1,0 +1,59 @@
+"""Specialized Fleet: one specialist (a model name = a LoRA adapter) writes code for one subtask.
+
+It sees only its subtask, the part's statement and visible tests, the interfaces of finished
+parts, and on a retry its previous attempt with the failing tests' feedback.
+"""
+
+from __future__ import annotations
+
+from langgraph.runtime import Runtime
+
+from graph.context import Context
+from graph.state import Candidate, SpecialistInput
+from hi_moe.extraction import extract_code, extract_confidence
+from hi_moe.fleet import load_fleet
+from hi_moe.prompting import render
+from nodes.support import llm_update, tier_calls
+
+INSTRUCTIONS = {
+    "code": "Implement the function `{part}` exactly as specified; keep its name and signature.",
+    "math": "Write a short Python program that computes the answer and prints only the number.",
+}
+
+
+def feedback_text(state: SpecialistInput) -> str:
+    if state.previous is None:
+        return ""
+    return (
+        f"\nYour previous attempt:\n```python\n{state.previous.code}```\n"
+        f"It failed: {state.previous.feedback}\nFix it.\n"
+    )
+
+
+def node(state: SpecialistInput, runtime: Runtime[Context]) -> dict:
+    context = runtime.context
+    specialist = load_fleet(context.fleet_path).get(state.specialist)
+    part = next(p for p in state.task.parts if p.name == state.subtask.part)
+    calls = tier_calls(runtime, "specialist", specialist.model, specialist.temperature)
+    interfaces = "".join(f"- {line}\n" for line in state.interfaces)
+    messages = render(
+        context.specialist_prompt,
+        context.prompt_token_cap,
+        specialist=specialist.name,
+        description=specialist.description,
+        instructions=INSTRUCTIONS[state.task.kind].format(part=part.name),
+        statement=part.statement,
+        objective=state.subtask.objective,
+        constraints="; ".join(state.subtask.constraints) or "none",
+        interfaces=f"Already available, do not rewrite:\n{interfaces}" if interfaces else "",
+        feedback=feedback_text(state),
+    )
+    reply = calls.text(messages)
+    candidate = Candidate(
+        subgoal_id=state.subtask.subgoal_id,
+        try_index=state.try_index,
+        specialist=specialist.name,
+        code=extract_code(reply),
+        confidence=extract_confidence(reply),
+    )
+    return {**llm_update(calls), "candidates": [candidate]}
