@@ -16,6 +16,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from pydantic import BaseModel
 
 from graph import state
+from hi_moe.errors import UserError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 SAVER_TABLES = {"checkpoints", "writes"}
@@ -33,7 +34,7 @@ def state_serializer() -> JsonPlusSerializer:
     return JsonPlusSerializer(allowed_msgpack_modules=records)
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError):
     """The checkpoint store cannot be used; the message says which store and why."""
 
 

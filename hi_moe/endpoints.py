@@ -53,7 +53,11 @@ def client_for(context: Context) -> LLMClient:
     with _lock:
         if key not in _clients:
             client = LLMClient(
-                base_url, api_key, CallLog(context.call_log_path), context.request_timeout_s
+                base_url,
+                api_key,
+                CallLog(context.call_log_path),
+                context.request_timeout_s,
+                schema_style="llama_cpp" if context.endpoint == "local" else "openai",
             )
             client.require_models(required_models(context))
             _clients[key] = client

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import re
 
-FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:```|$)", re.DOTALL)
+FENCE = re.compile(r"```[^\n`]*\n(.*?)(?:```|$)", re.DOTALL)
 CONFIDENCE = re.compile(r"CONFIDENCE:\s*([0-9]*\.?[0-9]+)", re.IGNORECASE)
 MAX_CODE_CHARS = 6000
 
 
 def extract_code(reply: str) -> str:
-    """The first fenced code block, else the whole reply; bounded in size."""
+    """The first fenced code block, else the reply without stray fences; bounded in size."""
     match = FENCE.search(reply)
-    code = match.group(1) if match else CONFIDENCE.split(reply)[0]
+    if match:
+        code = match.group(1)
+    else:
+        text = CONFIDENCE.split(reply)[0]
+        code = "\n".join(ln for ln in text.splitlines() if not ln.strip().startswith("```"))
     return code.strip()[:MAX_CODE_CHARS] + "\n"
 
 

@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from hi_moe.errors import UserError
+
 DEFAULT_SPECIALIST = "general"
 
 
-class FleetError(ValueError):
+class FleetError(UserError):
     """The registry file is missing or invalid; the message names the problem."""
 
 
@@ -54,6 +56,8 @@ def load_fleet(path: str) -> Fleet:
     except tomllib.TOMLDecodeError as exc:
         raise FleetError(f"fleet registry {path} is not valid TOML: {exc}") from exc
     entries = data.get("specialist", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise FleetError(f"fleet registry {path}: write each specialist as a [[specialist]] table")
     if not entries:
         raise FleetError(f"fleet registry {path} declares no [[specialist]]")
     specialists = []

@@ -14,9 +14,10 @@ from langchain_core.messages import BaseMessage
 from langchain_openai import ChatOpenAI
 
 from hi_moe.call_log import CallLog, CallRecord
+from hi_moe.errors import UserError
 
 
-class EndpointError(RuntimeError):
+class EndpointError(UserError):
     """The endpoint is down, refused a request or does not serve a model; the message says which."""
 
 
@@ -28,8 +29,14 @@ class Completion:
     latency_s: float
 
 
-def json_schema_format(name: str, schema: dict) -> dict:
-    """An OpenAI `response_format` asking for JSON that matches `schema`."""
+def json_schema_format(name: str, schema: dict, style: str = "openai") -> dict:
+    """A `response_format` asking for JSON matching `schema`.
+
+    `openai` is the standard form (vLLM, OpenAI); `llama_cpp` is llama-cpp-python's server,
+    which takes the schema inside a `json_object` format and compiles it to a grammar.
+    """
+    if style == "llama_cpp":
+        return {"type": "json_object", "schema": schema}
     return {"type": "json_schema", "json_schema": {"name": name, "schema": schema}}
 
 
@@ -43,8 +50,10 @@ class LLMClient:
         call_log: CallLog,
         timeout_s: float = 120.0,
         max_retries: int = 2,
+        schema_style: str = "openai",
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.schema_style = schema_style
         self.api_key = api_key
         self.call_log = call_log
         self.timeout_s = timeout_s

@@ -15,13 +15,14 @@ from typing import Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from graph.state import Part, Task, TestCase
+from hi_moe.errors import UserError
 
 DATASETS_DIR = Path(__file__).resolve().parent.parent / "datasets"
 BUILTIN_SETS = {"builtin": "builtin.jsonl", "math": "math.jsonl"}
 DATASET_NAMES = [*BUILTIN_SETS, "humaneval"]
 
 
-class ProblemError(ValueError):
+class ProblemError(UserError):
     """A problem or dataset cannot be found or read; the message says which and why."""
 
 
@@ -78,6 +79,9 @@ def docstring_tests(prompt: str, entry_point: str) -> list[TestCase]:
     tests = []
     for example in doctest.DocTestParser().get_examples(prompt):
         call, want = example.source.strip(), example.want.strip()
+        for quotes in ('"""', "'''"):
+            # The docstring's closing quotes right under the last example end up in its `want`.
+            want = want.removesuffix(quotes).rstrip()
         if entry_point not in call or not want:
             continue
         try:

@@ -28,7 +28,9 @@ def truncate(text: str, max_tokens: int) -> str:
     limit = int(max_tokens * CHARS_PER_TOKEN)
     if len(text) <= limit:
         return text
-    return text[: max(limit - len(TRUNCATED), 0)] + TRUNCATED
+    if limit < 2 * len(TRUNCATED):
+        return text[: max(limit, 0)]
+    return text[: limit - len(TRUNCATED)] + TRUNCATED
 
 
 @cache

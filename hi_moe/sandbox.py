@@ -5,11 +5,14 @@ The child reports on a verdict pipe of its own; the candidate's prints cannot re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,8 +47,22 @@ class CheckReport:
         return len(self.results)
 
 
+def _drain(read_fd: int, chunks: list[bytes]) -> None:
+    """Read the verdict pipe to its end (in a thread, so a large verdict cannot block the child)."""
+    with os.fdopen(read_fd, "rb") as verdict:
+        chunks.append(verdict.read())
+
+
+def _kill_group(pid: int) -> None:
+    """Kill whatever is left of the child's process group (forked helpers included)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, 9)
+
+
 def _run_job(job: dict, timeout_s: float) -> CheckReport:
     read_fd, write_fd = os.pipe()
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout_s
     with tempfile.TemporaryDirectory(prefix="hi-moe-") as workdir:
         try:
             process = subprocess.Popen(
@@ -58,29 +75,42 @@ def _run_job(job: dict, timeout_s: float) -> CheckReport:
                 pass_fds=(write_fd,),
                 start_new_session=True,
             )
+        except BaseException:
+            os.close(read_fd)
+            raise
         finally:
             os.close(write_fd)
-        with os.fdopen(read_fd) as verdict:
-            try:
-                job_bytes = json.dumps({**job, "verdict_fd": write_fd}).encode()
-                process.communicate(job_bytes, timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, 9)
-                process.wait()
-                return CheckReport(ran_ok=False, error=f"timed out after {timeout_s:g} s")
-            raw = verdict.read()
+        reader = threading.Thread(target=_drain, args=(read_fd, chunks), daemon=True)
+        reader.start()
+        try:
+            job_bytes = json.dumps({**job, "verdict_fd": write_fd}).encode()
+            process.communicate(job_bytes, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            _kill_group(process.pid)
+            process.wait()
+            return CheckReport(ran_ok=False, error=f"timed out after {timeout_s:g} s")
+        _kill_group(process.pid)
+        reader.join(max(deadline - time.monotonic(), 0.1))
+    if reader.is_alive():
+        return CheckReport(
+            ran_ok=False, error=f"timed out after {timeout_s:g} s (a detached process lingered)"
+        )
+    raw = chunks[0] if chunks else b""
     if not raw:
         return CheckReport(
             ran_ok=False,
             error=f"the program exited ({process.returncode}) before the tests finished",
         )
-    report = json.loads(raw)
-    return CheckReport(
-        ran_ok=report["ran_ok"],
-        error=report["error"],
-        results=[TestResult(**r) for r in report["results"]],
-        stdout=report["stdout"],
-    )
+    try:
+        report = json.loads(raw)
+        return CheckReport(
+            ran_ok=report["ran_ok"],
+            error=report["error"],
+            results=[TestResult(**r) for r in report["results"]],
+            stdout=report["stdout"],
+        )
+    except (ValueError, KeyError, TypeError):
+        return CheckReport(ran_ok=False, error="the program tampered with the test report channel")
 
 
 def check_function(

@@ -35,6 +35,27 @@ def last_traceback_lines(limit: int = 3) -> str:
     return short("\n".join(lines[-limit:]))
 
 
+PLAIN_TYPES = (str, bytes, int, float, complex, bool, type(None))
+
+
+def plain(value, depth: int = 0) -> bool:
+    """Built of the literal types only (exact types, all the way down), so `==` cannot be faked."""
+    if depth > 50:
+        return False
+    if type(value) in PLAIN_TYPES:
+        return True
+    if type(value) in (list, tuple, set, frozenset):
+        return all(plain(item, depth + 1) for item in value)
+    if type(value) is dict:
+        return all(plain(k, depth + 1) and plain(v, depth + 1) for k, v in value.items())
+    return False
+
+
+def is_number(value) -> bool:
+    """An exact int or float (not bool, not a subclass that could fake its value)."""
+    return type(value) in (int, float)
+
+
 def run_tests(namespace: dict, job: dict) -> list:
     results = []
     for test in job["tests"]:
@@ -43,8 +64,8 @@ def run_tests(namespace: dict, job: dict) -> list:
         try:
             got = eval(test["call"], namespace)
             signal.setitimer(signal.ITIMER_REAL, 0)
-            same = type(got) is type(expected) and got == expected
-            if not same and isinstance(expected, float | int) and isinstance(got, float | int):
+            same = plain(got) and type(got) is type(expected) and got == expected
+            if not same and is_number(expected) and is_number(got):
                 same = abs(float(got) - float(expected)) < 1e-9
             status = "passed" if same else "failed"
             message = "" if same else short(f"expected {expected!r}, got {got!r}")

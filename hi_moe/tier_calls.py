@@ -64,7 +64,9 @@ class TierCalls:
         self, messages: list[BaseMessage], schema: type[Schema], example: str
     ) -> Schema | None:
         """A reply parsed into `schema`: one repair try, then None (the caller's fallback)."""
-        response_format = json_schema_format(schema.__name__, schema.model_json_schema())
+        response_format = json_schema_format(
+            schema.__name__, schema.model_json_schema(), self.client.schema_style
+        )
         reply = self.text(messages, response_format)
         try:
             return parse_json(reply, schema)

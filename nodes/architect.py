@@ -14,7 +14,7 @@ from graph.context import Context
 from graph.state import Plan, State, Subgoal, Task
 from hi_moe.prompting import render
 from nodes.monitor import pending_subgoals
-from nodes.support import llm_update, tier_calls
+from nodes.support import context_of, llm_update, tier_calls
 
 log = logging.getLogger(__name__)
 EXAMPLE = (
@@ -81,7 +81,7 @@ def history(state: State) -> str:
 
 
 def node(state: State, runtime: Runtime[Context]) -> dict:
-    context = runtime.context
+    context = context_of(runtime)
     task = state.task
     assert task is not None
     version = state.plan.version + 1 if state.plan else 1

@@ -16,7 +16,7 @@ from graph.context import Context
 from graph.state import State, Subtask
 from hi_moe.fleet import Fleet, load_fleet
 from hi_moe.prompting import render
-from nodes.support import llm_update, tier_calls
+from nodes.support import context_of, llm_update, tier_calls
 
 log = logging.getLogger(__name__)
 EXAMPLE = '{"objective": "...", "constraints": ["..."], "specialist": "python"}'
@@ -33,7 +33,7 @@ def draft_schema(fleet: Fleet) -> type[BaseModel]:
 
 
 def node(state: State, runtime: Runtime[Context]) -> dict:
-    context = runtime.context
+    context = context_of(runtime)
     assert state.plan is not None
     subgoal = next(g for g in state.plan.subgoals if g.id == state.current_subgoal)
     fleet = load_fleet(context.fleet_path)

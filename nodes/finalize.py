@@ -38,5 +38,10 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
         solution=solution,
         parts_solved=solved,
         parts_total=len(task.parts),
+        visible_passed=sum(o.tests_passed for o in chosen if o is not None),
+        visible_total=sum(
+            o.tests_total if o else len(p.visible_tests)
+            for o, p in zip(chosen, task.parts, strict=True)
+        ),
     )
     return {"result": report}

@@ -17,7 +17,7 @@ from graph.context import Context
 from graph.state import Decision, ProgressReport, State, Subgoal
 from hi_moe.problems import get_problem
 from hi_moe.prompting import render
-from nodes.support import llm_update, tier_calls
+from nodes.support import context_of, llm_update, tier_calls
 
 log = logging.getLogger(__name__)
 EXAMPLE = '{"decision": "replan", "reason": "the approach failed its tests twice"}'
@@ -72,7 +72,7 @@ def assess(state: State, context: Context) -> Assessment:
 
 def ask_monitor(state: State, runtime: Runtime[Context], facts: Assessment) -> dict:
     """Let the monitor model choose among the allowed decisions (rules are the fallback)."""
-    context = runtime.context
+    context = context_of(runtime)
     assert state.plan is not None and state.task is not None
     calls = tier_calls(runtime, "monitor", context.monitor_model, context.temperature)
     solved = {o.part for o in state.outcomes if o.status == "success"}
@@ -120,7 +120,7 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
         task = state.task or get_problem(state.problem_id).visible_task()
         report = ProgressReport(decision="plan", reason="new task: ask for a plan", plan_version=0)
         return {"task": task, "decision": "plan", "progress": [report]}
-    facts = assess(state, runtime.context)
+    facts = assess(state, context_of(runtime))
     if len(facts.allowed) == 1:
         return decide(state, facts.allowed[0], facts.reason, facts)
     return ask_monitor(state, runtime, facts)

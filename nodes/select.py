@@ -10,6 +10,7 @@ from langgraph.runtime import Runtime
 
 from graph.context import Context
 from graph.state import Attempt, OutcomeReport, State, Subtask
+from nodes.support import context_of
 
 
 def best_attempt(attempts: list[Attempt], subtask: Subtask) -> Attempt:
@@ -54,7 +55,7 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
         if a.subgoal_id == subtask.subgoal_id and a.try_index == state.try_index
     ]
     best = best_attempt(round_attempts, subtask)
-    if best.passed_all or state.try_index >= runtime.context.max_retries:
+    if best.passed_all or state.try_index >= context_of(runtime).max_retries:
         outcome = settle(best, subtask, plan.version, state.try_index + 1)
         return {"outcomes": [outcome], "subtask": None, "previous_attempt": None}
     return {"try_index": state.try_index + 1, "previous_attempt": best}

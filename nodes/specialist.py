@@ -13,7 +13,7 @@ from graph.state import Candidate, SpecialistInput
 from hi_moe.extraction import extract_code, extract_confidence
 from hi_moe.fleet import load_fleet
 from hi_moe.prompting import render
-from nodes.support import llm_update, tier_calls
+from nodes.support import context_of, llm_update, tier_calls
 
 INSTRUCTIONS = {
     "code": "Implement the function `{part}` exactly as specified; keep its name and signature.",
@@ -31,7 +31,7 @@ def feedback_text(state: SpecialistInput) -> str:
 
 
 def node(state: SpecialistInput, runtime: Runtime[Context]) -> dict:
-    context = runtime.context
+    context = context_of(runtime)
     specialist = load_fleet(context.fleet_path).get(state.specialist)
     part = next(p for p in state.task.parts if p.name == state.subtask.part)
     calls = tier_calls(runtime, "specialist", specialist.model, specialist.temperature)

@@ -10,9 +10,14 @@ from hi_moe.endpoints import client_for
 from hi_moe.tier_calls import TierCalls
 
 
+def context_of(runtime: Runtime[Context]) -> Context:
+    """The run's settings; a run started without a context (e.g. from Studio) gets defaults."""
+    return runtime.context if runtime.context is not None else Context()
+
+
 def tier_calls(runtime: Runtime[Context], tier: str, model: str, temperature: float) -> TierCalls:
     """A fresh call recorder for one node run of `tier`."""
-    context = runtime.context
+    context = context_of(runtime)
     thread_id = get_config().get("configurable", {}).get("thread_id")
     return TierCalls(
         client=client_for(context),

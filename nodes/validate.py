@@ -9,6 +9,7 @@ from langgraph.runtime import Runtime
 from graph.context import Context
 from graph.state import Attempt, Candidate, Part, State
 from hi_moe.sandbox import check_function, numeric_answer, run_program
+from nodes.support import context_of
 
 FEEDBACK_CHARS = 600
 
@@ -49,7 +50,7 @@ def check_code(candidate: Candidate, part: Part, timeout_s: float) -> Attempt:
 
 def node(state: State, runtime: Runtime[Context]) -> dict:
     assert state.task is not None and state.subtask is not None
-    timeout = runtime.context.test_timeout_s
+    timeout = context_of(runtime).test_timeout_s
     part = next(p for p in state.task.parts if p.name == state.subtask.part)
 
     def check(candidate: Candidate) -> Attempt:

@@ -1,0 +1,353 @@
+"""The `hi-moe` command line: solve, resume, threads, serve-local, modal-status, prepare-gsm8k."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from graph.builder import build_graph
+from graph.checkpoint import open_checkpointer
+from graph.context import Context
+from graph.state import State
+from hi_moe.display import console, print_batch, print_result, print_step
+from hi_moe.endpoints import MODAL_KEY_ENV, MODAL_URL_ENV, client_for
+from hi_moe.errors import UserError
+from hi_moe.problems import DATASET_NAMES, Problem, get_problem, load_dataset
+from hi_moe.run_registry import RunRegistry, new_record
+from hi_moe.runs import (
+    RunResult,
+    context_from_settings,
+    finish,
+    model_endpoint,
+    new_thread_id,
+    run_thread,
+    saved_settings,
+)
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--endpoint", help="local (default), modal, or an OpenAI-compatible base URL"
+    )
+    parser.add_argument("--gguf", help="GGUF model for the embedded server (default: SmolLM2)")
+    parser.add_argument(
+        "--checkpoint", help="SQLite file or postgresql:// URL (default: HOME/checkpoints.sqlite)"
+    )
+    parser.add_argument("--home", help="directory for logs and results (default: .hi_moe)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hi-moe",
+        description="A hierarchy of LoRA experts solving coding and math problems "
+        "as a checkpointed LangGraph state machine.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log warnings and details")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    solve = commands.add_parser("solve", help="solve problems and grade them with hidden tests")
+    which = solve.add_mutually_exclusive_group(required=True)
+    which.add_argument("--problem", action="append", help="problem id or number (repeatable)")
+    which.add_argument("--all", action="store_true", help="every problem of the dataset")
+    solve.add_argument(
+        "--dataset", default="builtin", help=f"{', '.join(DATASET_NAMES)} or a .jsonl file"
+    )
+    solve.add_argument("--limit", type=int, help="with --all: only the first N problems")
+    solve.add_argument("--mock", action="store_true", help="use the scripted fake model")
+    solve.add_argument(
+        "--mock-wrong-tries",
+        type=int,
+        default=0,
+        help="with --mock: first N specialist answers per problem are wrong",
+    )
+    solve.add_argument("--thread", help="thread id for a single problem (default: generated)")
+    solve.add_argument("--max-retries", type=int, help="self-correction retries per subtask")
+    solve.add_argument("--max-replans", type=int, help="strategy revisions per run")
+    solve.add_argument("--quiet", action="store_true", help="no per-step lines")
+    add_run_options(solve)
+
+    resume = commands.add_parser("resume", help="continue a run from its last checkpoint")
+    resume.add_argument("thread_id")
+    add_run_options(resume)
+
+    threads = commands.add_parser("threads", help="list runs with their status")
+    threads.add_argument("--json", action="store_true", help="print JSON")
+    add_run_options(threads)
+
+    serve = commands.add_parser("serve-local", help="keep the embedded llama.cpp server running")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--gguf", help="GGUF model (default: SmolLM2-135M-Instruct)")
+
+    modal = commands.add_parser("modal-status", help="check the deployed Modal vLLM endpoint")
+    modal.add_argument("--url", help=f"base URL ending in /v1 (default: ${MODAL_URL_ENV})")
+
+    gsm8k = commands.add_parser("prepare-gsm8k", help="convert GSM8K JSONL to hi-moe problems")
+    gsm8k.add_argument("file", type=Path)
+    gsm8k.add_argument("--out", type=Path, default=Path("datasets/gsm8k.jsonl"))
+
+    problems = commands.add_parser("problems", help="list the problems of a dataset")
+    problems.add_argument("--dataset", default="builtin")
+    return parser
+
+
+def make_context(args: argparse.Namespace, settings: dict | None = None) -> Context:
+    """Context from saved settings (resume) or the environment, then the command-line flags."""
+    flags = {
+        "endpoint": args.endpoint,
+        "local_model_path": args.gguf,
+        "home": args.home,
+        "max_retries": getattr(args, "max_retries", None),
+        "max_replans": getattr(args, "max_replans", None),
+    }
+    overrides = {k: v for k, v in flags.items() if v is not None}
+    if settings is not None:
+        return context_from_settings({**settings, **overrides})
+    return Context(**overrides)
+
+
+def checkpoint_target(args: argparse.Namespace, context: Context) -> str:
+    return args.checkpoint or str(context.home_dir / "checkpoints.sqlite")
+
+
+def selected_problems(args: argparse.Namespace) -> list[Problem]:
+    if args.all:
+        problems = load_dataset(args.dataset)
+        return problems[: args.limit] if args.limit else problems
+    return [get_problem(ref, args.dataset) for ref in args.problem]
+
+
+def cmd_solve(args: argparse.Namespace) -> int:
+    context = make_context(args)
+    problems = selected_problems(args)
+    if args.thread and len(problems) > 1:
+        raise UserError("--thread names one run; use it with a single --problem")
+    registry = RunRegistry(context.home_dir / "runs.sqlite")
+    target = checkpoint_target(args, context)
+    results: list[RunResult] = []
+    mock = problems if args.mock else None
+    with (
+        open_checkpointer(target) as saver,
+        model_endpoint(context, mock, args.mock_wrong_tries) as live,
+    ):
+        client_for(live)
+        graph = build_graph(saver)
+        single = len(problems) == 1
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            disable=single,
+        ) as bar:
+            job = bar.add_task("solving", total=len(problems))
+            for problem in problems:
+                bar.update(job, description=f"solving {problem.id}")
+                thread_id = args.thread or new_thread_id(problem.id)
+                registry.add(
+                    new_record(
+                        thread_id,
+                        problem.id,
+                        args.dataset,
+                        target,
+                        saved_settings(context),
+                        mock=args.mock,
+                        mock_wrong_tries=args.mock_wrong_tries,
+                    )
+                )
+                on_step = print_step if single and not args.quiet else None
+                if single:
+                    console.print(f"[bold]{problem.id}[/] {problem.title}  thread {thread_id}")
+                started = time.perf_counter()
+                state = run_thread(
+                    graph, thread_id, live, {"task": problem.visible_task()}, on_step
+                )
+                result, path = finish(
+                    thread_id, state, problem, time.perf_counter() - started, results_dir(live)
+                )
+                registry.finish(thread_id, result.status, str(path))
+                results.append(result)
+                if single:
+                    print_result(result, str(path))
+                bar.advance(job)
+    if len(results) > 1:
+        print_batch(results)
+        summary = results_dir(context) / f"batch-{int(time.time())}.json"
+        summary.write_text(json.dumps([asdict(r) for r in results], indent=2))
+        console.print(f"batch result {summary}")
+    return 0
+
+
+def results_dir(context: Context) -> Path:
+    return context.home_dir / "results"
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    home = Context(**({"home": args.home} if args.home else {})).home_dir
+    record = RunRegistry(home / "runs.sqlite").get(args.thread_id)
+    if record is None:
+        raise UserError(f"unknown thread {args.thread_id!r}: `hi-moe threads` lists the runs")
+    context = make_context(args, record.settings)
+    target = args.checkpoint or record.checkpoint
+    problem = get_problem(record.problem_id, record.dataset)
+    config = {"configurable": {"thread_id": args.thread_id}}
+    with open_checkpointer(target) as saver:
+        graph = build_graph(saver)
+        snapshot = graph.get_state(config)
+        if not snapshot.values:
+            raise UserError(f"thread {args.thread_id!r} has no checkpoint in {target}")
+        if snapshot.values.get("result") is not None:
+            console.print(
+                f"thread {args.thread_id} already finished "
+                f"({snapshot.values['result'].status}); result: {record.result_path}"
+            )
+            return 0
+        console.print(f"resuming {args.thread_id} before {', '.join(snapshot.next)}")
+        mock = [problem] if record.mock else None
+        with model_endpoint(context, mock, record.mock_wrong_tries) as live:
+            started = time.perf_counter()
+            state = run_thread(graph, args.thread_id, live, None, print_step)
+            result, path = finish(
+                args.thread_id, state, problem, time.perf_counter() - started, results_dir(live)
+            )
+    RunRegistry(home / "runs.sqlite").finish(args.thread_id, result.status, str(path))
+    print_result(result, str(path))
+    return 0
+
+
+def thread_status(graph, thread_id: str) -> tuple[str, int]:
+    """(status, checkpointed steps) of a thread as its checkpoints tell it."""
+    snapshot = graph.get_state({"configurable": {"thread_id": thread_id}})
+    if not snapshot.values:
+        return "no checkpoint", 0
+    step = (snapshot.metadata or {}).get("step", 0)
+    state = State.model_validate(snapshot.values)
+    if state.result is not None:
+        return state.result.status, step
+    return f"interrupted before {', '.join(snapshot.next) or '?'}", step
+
+
+def cmd_threads(args: argparse.Namespace) -> int:
+    context = make_context(args)
+    records = RunRegistry(context.home_dir / "runs.sqlite").all()
+    rows = []
+    for record in records:
+        target = args.checkpoint or record.checkpoint
+        with open_checkpointer(target) as saver:
+            status, steps = thread_status(build_graph(saver), record.thread_id)
+        rows.append(
+            {
+                "thread_id": record.thread_id,
+                "problem_id": record.problem_id,
+                "status": status,
+                "steps": steps,
+                "mock": record.mock,
+                "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(record.created)),
+                "result": record.result_path,
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        console.print("no runs yet: try `hi-moe solve --problem 0`")
+        return 0
+    from rich.table import Table
+
+    table = Table("thread", "problem", "status", "steps", "created", "mock")
+    for row in rows:
+        table.add_row(
+            row["thread_id"],
+            row["problem_id"],
+            row["status"],
+            str(row["steps"]),
+            row["created"],
+            "yes" if row["mock"] else "",
+        )
+    console.print(table)
+    return 0
+
+
+def cmd_serve_local(args: argparse.Namespace) -> int:
+    from hi_moe.local_server import LocalServer
+
+    context = Context(**({"local_model_path": args.gguf} if args.gguf else {}))
+    with LocalServer.for_context(context, port=args.port) as server:
+        console.print(
+            f"embedded model served at [bold]{server.base_url}[/] "
+            f"({len(server.aliases)} model names). Use it with\n"
+            f"  HI_MOE_BASE_URL={server.base_url} hi-moe solve ... or langgraph dev\n"
+            "Ctrl-C stops it."
+        )
+        server.wait()
+    return 0
+
+
+def cmd_modal_status(args: argparse.Namespace) -> int:
+    from hi_moe.modal_status import check_endpoint, format_status
+
+    url = args.url or os.environ.get(MODAL_URL_ENV)
+    if not url:
+        raise UserError(
+            f"no Modal URL: pass --url or set {MODAL_URL_ENV} "
+            "(deploy first: modal deploy modal_app/vllm_server.py)"
+        )
+    status = check_endpoint(url, os.environ.get(MODAL_KEY_ENV))
+    console.print(format_status(status))
+    return 0 if status.reachable else 1
+
+
+def cmd_prepare_gsm8k(args: argparse.Namespace) -> int:
+    from hi_moe.gsm8k import convert_file
+
+    count = convert_file(args.file, args.out)
+    console.print(f"wrote {count} problems to {args.out}; solve them with --dataset {args.out}")
+    return 0
+
+
+def cmd_problems(args: argparse.Namespace) -> int:
+    for problem in load_dataset(args.dataset):
+        console.print(f"{problem.id:16} {problem.kind:5} {problem.domain:16} {problem.title}")
+    return 0
+
+
+COMMANDS = {
+    "solve": cmd_solve,
+    "resume": cmd_resume,
+    "threads": cmd_threads,
+    "serve-local": cmd_serve_local,
+    "modal-status": cmd_modal_status,
+    "prepare-gsm8k": cmd_prepare_gsm8k,
+    "problems": cmd_problems,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.ERROR,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return COMMANDS[args.command](args)
+    except UserError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        console.print("\ninterrupted; finished results are kept. `hi-moe threads` lists runs.")
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

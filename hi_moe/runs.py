@@ -1,0 +1,136 @@
+"""Run a problem through the graph (or resume it), grade it with hidden tests, write the result."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+from langgraph.graph.state import CompiledStateGraph
+
+from graph.context import Context
+from graph.state import FinalReport, State, Usage
+from hi_moe.endpoints import required_models
+from hi_moe.fake_endpoint import FakeEndpoint
+from hi_moe.grading import Grade, grade
+from hi_moe.mock_model import ScriptedModel
+from hi_moe.problems import Problem
+
+RESULT_VERSION = 1
+StepCallback = Callable[[str, dict], None]
+EPHEMERAL_SETTINGS = {"base_url", "api_key"}
+
+
+def new_thread_id(problem_id: str) -> str:
+    return f"{re.sub(r'[^A-Za-z0-9]+', '-', problem_id).strip('-')}-{uuid.uuid4().hex[:8]}"
+
+
+def saved_settings(context: Context) -> dict:
+    """Context fields worth keeping for a resume (no secrets, no ephemeral ports)."""
+    return {k: v for k, v in asdict(context).items() if k not in EPHEMERAL_SETTINGS}
+
+
+def context_from_settings(settings: dict, **overrides: object) -> Context:
+    known = {f.name for f in fields(Context)}
+    return Context(**{k: v for k, v in settings.items() if k in known}, **overrides)
+
+
+@contextmanager
+def model_endpoint(
+    context: Context, mock_problems: list[Problem] | None = None, mock_wrong_tries: int = 0
+) -> Iterator[Context]:
+    """The context with a live endpoint: the scripted mock, the embedded model, or as given."""
+    if mock_problems is not None:
+        model = ScriptedModel(mock_problems, wrong_tries=mock_wrong_tries)
+        with FakeEndpoint(sorted(required_models(context)), model) as endpoint:
+            yield replace(context, base_url=endpoint.base_url)
+        return
+    if context.endpoint == "local" and not context.base_url:
+        from hi_moe.local_server import LocalServer
+
+        with LocalServer.for_context(context) as server:
+            yield replace(context, base_url=server.base_url)
+        return
+    yield context
+
+
+@dataclass
+class RunResult:
+    """The JSON result of one run: what the graph did and what the hidden tests say."""
+
+    thread_id: str
+    problem_id: str
+    status: str
+    hidden: dict
+    visible: dict
+    summary: str
+    solution: str
+    tokens: dict
+    total_tokens: int
+    llm_calls: int
+    format_errors: int
+    wall_s: float
+    decisions: list[dict]
+    attempts: list[dict]
+    version: int = RESULT_VERSION
+
+    def write(self, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{self.thread_id}.json"
+        path.write_text(json.dumps(asdict(self), indent=2))
+        return path
+
+
+def build_result(thread_id: str, state: State, hidden: Grade, wall_s: float) -> RunResult:
+    report: FinalReport = state.result  # type: ignore[assignment]
+    usage: Usage = state.usage
+    return RunResult(
+        thread_id=thread_id,
+        problem_id=state.task.problem_id if state.task else "",
+        status=report.status,
+        hidden=asdict(hidden),
+        visible={"tests_passed": report.visible_passed, "tests_total": report.visible_total},
+        summary=report.summary,
+        solution=report.solution,
+        tokens={tier: u.model_dump() for tier, u in usage.by_tier.items()},
+        total_tokens=usage.total_tokens,
+        llm_calls=usage.calls,
+        format_errors=state.format_errors,
+        wall_s=round(wall_s, 3),
+        decisions=[p.model_dump() for p in state.progress],
+        attempts=[a.model_dump() for a in state.attempts],
+    )
+
+
+def run_thread(
+    graph: CompiledStateGraph,
+    thread_id: str,
+    context: Context,
+    graph_input: dict | None,
+    on_step: StepCallback | None = None,
+) -> State:
+    """Stream the graph to the end (a None input resumes from the last checkpoint)."""
+    config = {"configurable": {"thread_id": thread_id}, "recursion_limit": 200}
+    for update in graph.stream(
+        graph_input, config, context=context, durability="sync", stream_mode="updates"
+    ):
+        for node, values in update.items():
+            if on_step is not None and isinstance(values, dict):
+                on_step(node, values)
+    return State.model_validate(graph.get_state(config).values)
+
+
+def finish(
+    thread_id: str, state: State, problem: Problem, wall_s: float, results_dir: Path
+) -> tuple[RunResult, Path]:
+    """Grade the final solution with the hidden tests and write the result JSON."""
+    assert state.result is not None
+    started = time.perf_counter()
+    hidden = grade(problem, state.result.solution)
+    result = build_result(thread_id, state, hidden, wall_s + time.perf_counter() - started)
+    return result, result.write(results_dir)

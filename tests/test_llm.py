@@ -1,0 +1,247 @@
+"""LLMClient, CallLog and TierCalls against the loopback FakeEndpoint (no real model)."""
+
+import socket
+import time
+
+import pytest
+from langchain_core.messages import HumanMessage, SystemMessage
+from pydantic import BaseModel
+
+from hi_moe.call_log import CallLog, CallRecord
+from hi_moe.fake_endpoint import FakeEndpoint, count_tokens
+from hi_moe.llm import EndpointError, LLMClient, json_schema_format
+from hi_moe.tier_calls import TierCalls, parse_json
+
+MODELS = ["python", "monitor"]
+MESSAGES = [SystemMessage("You are terse."), HumanMessage("Say hello.")]
+
+
+class Decision(BaseModel):
+    decision: str
+    reason: str
+
+
+class Replies:
+    """A responder that plays back fixed replies in order (the last one repeats)."""
+
+    def __init__(self, *replies: str) -> None:
+        self.replies = list(replies)
+        self.calls = 0
+
+    def __call__(self, model: str, messages: list[dict], response_format: dict | None) -> str:
+        reply = self.replies[min(self.calls, len(self.replies) - 1)]
+        self.calls += 1
+        return reply
+
+
+@pytest.fixture
+def call_log(tmp_path):
+    return CallLog(tmp_path / "logs" / "calls.sqlite")
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def complete(client: LLMClient, model: str = "python", thread_id: str = "t1", **kwargs):
+    return client.complete(
+        tier="specialist",
+        model=model,
+        messages=MESSAGES,
+        temperature=0.0,
+        max_tokens=64,
+        thread_id=thread_id,
+        **kwargs,
+    )
+
+
+def test_complete_returns_text_usage_and_logs_the_call(call_log):
+    with FakeEndpoint(MODELS, Replies("hello there")) as endpoint:
+        client = LLMClient(endpoint.base_url, "key", call_log, max_retries=0)
+        completion = complete(client)
+    assert completion.text == "hello there"
+    assert completion.prompt_tokens == count_tokens("You are terse.") + count_tokens("Say hello.")
+    assert completion.completion_tokens == count_tokens("hello there")
+    assert completion.latency_s > 0
+    [record] = call_log.for_thread("t1")
+    assert record == CallRecord(
+        "t1",
+        "specialist",
+        "python",
+        completion.prompt_tokens,
+        completion.completion_tokens,
+        record.latency_s,
+        ok=True,
+    )
+    assert endpoint.requests[0]["model"] == "python"
+    assert endpoint.requests[0]["messages"][1] == {"role": "user", "content": "Say hello."}
+
+
+def test_response_format_reaches_the_endpoint(call_log):
+    response_format = json_schema_format("Decision", Decision.model_json_schema())
+    with FakeEndpoint(MODELS, Replies("{}")) as endpoint:
+        client = LLMClient(endpoint.base_url, "key", call_log, max_retries=0)
+        complete(client, response_format=response_format)
+    sent = endpoint.requests[0]["response_format"]
+    assert sent["type"] == "json_schema"
+    assert sent["json_schema"]["name"] == "Decision"
+
+
+def test_empty_completion_is_logged_as_not_ok(call_log):
+    with FakeEndpoint(MODELS, Replies("   ")) as endpoint:
+        client = LLMClient(endpoint.base_url, "key", call_log, max_retries=0)
+        complete(client)
+    [record] = call_log.for_thread("t1")
+    assert not record.ok
+    assert record.error == "empty completion"
+
+
+def test_call_log_keeps_threads_apart(call_log):
+    with FakeEndpoint(MODELS, Replies("a")) as endpoint:
+        client = LLMClient(endpoint.base_url, "key", call_log, max_retries=0)
+        complete(client, thread_id="one")
+        complete(client, thread_id="two")
+        complete(client, thread_id="one")
+    assert len(call_log.for_thread("one")) == 2
+    assert len(call_log.for_thread("two")) == 1
+    assert call_log.for_thread("three") == []
+
+
+def test_call_log_persists_across_instances(tmp_path):
+    path = tmp_path / "calls.sqlite"
+    CallLog(path).record(CallRecord("t", "monitor", "monitor", 3, 4, 0.5, ok=True))
+    assert CallLog(path).for_thread("t") == [
+        CallRecord("t", "monitor", "monitor", 3, 4, 0.5, ok=True)
+    ]
+
+
+def test_require_models_accepts_served_models(call_log):
+    with FakeEndpoint(MODELS, Replies("a")) as endpoint:
+        client = LLMClient(endpoint.base_url, "key", call_log)
+        client.require_models({"python", "monitor"})
+        assert client.served_models == frozenset(MODELS)
+
+
+def test_require_models_names_the_missing_model(call_log):
+    with FakeEndpoint(MODELS, Replies("a")) as endpoint:
+        client = LLMClient(endpoint.base_url, "key", call_log)
+        with pytest.raises(EndpointError, match="does not serve model.*algorithms") as info:
+            client.require_models({"python", "algorithms"})
+    assert "it serves: monitor, python" in str(info.value)
+
+
+def test_require_models_on_unreachable_endpoint(call_log):
+    client = LLMClient(f"http://127.0.0.1:{closed_port()}/v1", "key", call_log)
+    with pytest.raises(EndpointError, match="is unreachable"):
+        client.require_models({"python"})
+
+
+def test_unreachable_endpoint_fails_fast_and_is_logged(call_log):
+    base_url = f"http://127.0.0.1:{closed_port()}/v1"
+    client = LLMClient(base_url, "key", call_log, timeout_s=5, max_retries=0)
+    start = time.monotonic()
+    with pytest.raises(EndpointError, match="cannot connect"):
+        complete(client, thread_id="down")
+    assert time.monotonic() - start < 5
+    [record] = call_log.for_thread("down")
+    assert not record.ok
+    assert (record.prompt_tokens, record.completion_tokens) == (0, 0)
+    assert base_url in record.error
+
+
+def test_unknown_model_is_an_http_error(call_log):
+    with FakeEndpoint(MODELS, Replies("a")) as endpoint:
+        client = LLMClient(endpoint.base_url, "key", call_log, max_retries=0)
+        with pytest.raises(EndpointError, match="HTTP 404"):
+            complete(client, model="nosuch", thread_id="t404")
+    assert call_log.for_thread("t404")[0].ok is False
+
+
+def test_http_500_is_retried_and_succeeds(call_log):
+    with FakeEndpoint(MODELS, Replies("recovered")) as endpoint:
+        endpoint.fail_next(500, 1)
+        client = LLMClient(endpoint.base_url, "key", call_log, max_retries=1)
+        completion = complete(client)
+    assert completion.text == "recovered"
+    assert len(endpoint.requests) == 2
+    assert [r.ok for r in call_log.for_thread("t1")] == [True]
+
+
+def test_http_500_without_retries_left_fails(call_log):
+    with FakeEndpoint(MODELS, Replies("never")) as endpoint:
+        endpoint.fail_next(500, 1)
+        client = LLMClient(endpoint.base_url, "key", call_log, max_retries=0)
+        with pytest.raises(EndpointError, match="HTTP 500"):
+            complete(client)
+    assert [r.ok for r in call_log.for_thread("t1")] == [False]
+
+
+# TierCalls
+
+GOOD = '{"decision": "continue", "reason": "progress"}'
+EXAMPLE = '{"decision": "continue", "reason": "..."}'
+
+
+def tier_calls(endpoint: FakeEndpoint, call_log: CallLog) -> TierCalls:
+    client = LLMClient(endpoint.base_url, "key", call_log, max_retries=0)
+    return TierCalls(client, "monitor", "monitor", 0.0, 128, "tc")
+
+
+def test_json_valid_reply_is_parsed(call_log):
+    with FakeEndpoint(MODELS, Replies("Sure: " + GOOD + " done")) as endpoint:
+        calls = tier_calls(endpoint, call_log)
+        result = calls.json(MESSAGES, Decision, EXAMPLE)
+    assert result == Decision(decision="continue", reason="progress")
+    assert calls.format_errors == 0
+    assert len(endpoint.requests) == 1
+
+
+def test_json_invalid_then_valid_takes_one_repair(call_log):
+    with FakeEndpoint(MODELS, Replies("I think we should continue.", GOOD)) as endpoint:
+        calls = tier_calls(endpoint, call_log)
+        result = calls.json(MESSAGES, Decision, EXAMPLE)
+    assert result == Decision(decision="continue", reason="progress")
+    assert calls.format_errors == 1
+    repair = endpoint.requests[1]["messages"]
+    assert repair[-2] == {"role": "assistant", "content": "I think we should continue."}
+    assert "no JSON object" in repair[-1]["content"]
+    assert EXAMPLE in repair[-1]["content"]
+
+
+def test_json_invalid_twice_gives_none(call_log):
+    with FakeEndpoint(MODELS, Replies('{"decision": 3}', "still not json")) as endpoint:
+        calls = tier_calls(endpoint, call_log)
+        result = calls.json(MESSAGES, Decision, EXAMPLE)
+    assert result is None
+    assert calls.format_errors == 2
+    assert len(endpoint.requests) == 2
+
+
+def test_usage_is_summed_per_tier(call_log):
+    with FakeEndpoint(MODELS, Replies("first reply", "second")) as endpoint:
+        calls = tier_calls(endpoint, call_log)
+        calls.text(MESSAGES)
+        calls.text(MESSAGES)
+    usage = calls.usage.by_tier["monitor"]
+    prompt = count_tokens("You are terse.") + count_tokens("Say hello.")
+    assert usage.calls == 2
+    assert usage.prompt_tokens == 2 * prompt
+    assert usage.completion_tokens == count_tokens("first reply") + count_tokens("second")
+    assert list(calls.usage.by_tier) == ["monitor"]
+    logged = call_log.for_thread("tc")
+    assert sum(r.prompt_tokens for r in logged) == usage.prompt_tokens
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("nothing", "no JSON object"),
+        ('{"decision": "x"}', "validation error"),
+        ("{bad}", "Expecting property name"),
+    ],
+)
+def test_parse_json_errors_are_value_errors(text, error):
+    with pytest.raises(ValueError, match=error):
+        parse_json(text, Decision)

@@ -1,0 +1,261 @@
+"""Problem sets: references pass hidden tests, hidden tests stay hidden, loaders fail clearly."""
+
+import json
+from collections import Counter
+
+import pytest
+
+from hi_moe.grading import answers_match, grade
+from hi_moe.problems import (
+    Problem,
+    ProblemError,
+    docstring_tests,
+    get_problem,
+    load_dataset,
+    read_jsonl,
+)
+from hi_moe.sandbox import check_function
+
+BUILTIN = load_dataset("builtin")
+MATH = load_dataset("math")
+OWN = BUILTIN + MATH
+
+
+def test_builtin_set_size_and_domains():
+    code = [p for p in BUILTIN if p.kind == "code"]
+    assert len(code) >= 20
+    domains = Counter(p.domain for p in code)
+    assert domains["bugfix"] >= 1
+    assert domains["refactor"] >= 1
+
+
+def test_math_set_size():
+    assert len(MATH) >= 10
+    assert all(p.kind == "math" and p.answer for p in MATH)
+
+
+def test_ids_are_unique():
+    ids = [p.id for p in OWN]
+    assert len(ids) == len(set(ids))
+
+
+def test_every_code_problem_has_an_entry_point_and_hidden_tests():
+    for problem in BUILTIN:
+        assert problem.entry_point, problem.id
+        assert problem.hidden_tests, problem.id
+        assert problem.visible_tests, problem.id
+
+
+@pytest.mark.parametrize("problem", OWN, ids=lambda p: p.id)
+def test_reference_passes_its_hidden_tests(problem):
+    result = grade(problem, problem.reference)
+    assert result.passed, f"{problem.id}: {result.detail}"
+    assert result.tests_passed == result.tests_total
+
+
+@pytest.mark.parametrize("problem", BUILTIN, ids=lambda p: p.id)
+def test_reference_passes_its_visible_tests(problem):
+    report = check_function(problem.reference, problem.entry_point, problem.visible_tests)
+    assert report.ran_ok, report.error
+    assert report.passed == report.total
+
+
+def _leaked_hidden_calls(problem: Problem) -> list[str]:
+    dumped = problem.visible_task().model_dump_json()
+    visible = {t.call for t in problem.visible_tests}
+    leaked = []
+    for test in problem.hidden_tests:
+        if test.call in visible:
+            continue
+        escaped = json.dumps(test.call)[1:-1]
+        if test.call in dumped or escaped in dumped:
+            leaked.append(test.call)
+    return leaked
+
+
+@pytest.mark.parametrize("problem", BUILTIN, ids=lambda p: p.id)
+def test_hidden_tests_never_reach_the_visible_task(problem):
+    assert _leaked_hidden_calls(problem) == []
+
+
+def test_leak_check_detects_a_leak():
+    problem = BUILTIN[0].model_copy()
+    hidden = problem.hidden_tests[0].call
+    problem.statement += f"\n# also try {hidden}\n"
+    assert _leaked_hidden_calls(problem) == [hidden]
+
+
+def test_visible_task_carries_no_answer_or_reference():
+    for problem in OWN:
+        dumped = problem.visible_task().model_dump_json()
+        assert "reference" not in json.loads(dumped)
+        assert "hidden" not in dumped
+        if problem.kind == "code":
+            body = problem.reference.split("\n", 1)[1].strip()
+            assert json.dumps(body)[1:-1] not in dumped, problem.id
+
+
+def test_wrong_code_solution_fails():
+    problem = get_problem("builtin/0")
+    result = grade(problem, "def reverse_string(s):\n    return s\n")
+    assert not result.passed
+    assert result.tests_passed < result.tests_total
+    assert "failed" in result.detail
+
+
+def test_solution_without_entry_point_fails():
+    result = grade(get_problem("builtin/0"), "x = 1\n")
+    assert not result.passed
+    assert result.tests_passed == 0
+    assert "does not define" in result.detail
+
+
+def test_wrong_math_answer_fails():
+    problem = get_problem("math/0")
+    result = grade(problem, "print(9)")
+    assert not result.passed
+    assert "expected 8" in result.detail
+
+
+@pytest.mark.parametrize("trick", ["print(float('inf'))", "print('nan')", "print('no idea')"])
+def test_math_non_answers_fail(trick):
+    assert not grade(get_problem("math/0"), trick).passed
+
+
+def test_answers_match_tolerance():
+    assert answers_match(238.0, "238")
+    assert answers_match(0.1 + 0.2, "0.3")
+    assert not answers_match(239.0, "238")
+    assert not answers_match(None, "238")
+    assert not answers_match(float("inf"), "238")
+
+
+# HumanEval
+
+
+@pytest.fixture(scope="module")
+def humaneval():
+    return load_dataset("humaneval")
+
+
+def test_humaneval_loads_164_problems(humaneval):
+    assert len(humaneval) == 164
+    assert humaneval[0].id == "HumanEval/0"
+    assert all(p.hidden_check and p.entry_point for p in humaneval)
+
+
+@pytest.mark.parametrize("index", [0, 1, 2])
+def test_humaneval_reference_passes(humaneval, index):
+    problem = humaneval[index]
+    result = grade(problem, problem.reference)
+    assert result.passed, result.detail
+
+
+def test_humaneval_wrong_solution_fails(humaneval):
+    problem = humaneval[2]
+    result = grade(problem, "def truncate_number(number):\n    return number\n")
+    assert not result.passed
+    assert result.detail
+
+
+def test_humaneval_visible_tests_come_from_docstring_examples(humaneval):
+    for problem in humaneval:
+        statement = " ".join(problem.statement.split())
+        for test in problem.visible_tests:
+            assert f">>> {test.call}" in problem.statement, problem.id
+            assert " ".join(test.expected.split()) in statement, problem.id
+
+
+def test_humaneval_last_docstring_example_is_kept(humaneval):
+    calls = [t.call for t in humaneval[0].visible_tests]
+    assert calls == [
+        "has_close_elements([1.0, 2.0, 3.0], 0.5)",
+        "has_close_elements([1.0, 2.8, 3.0, 4.0, 5.0, 2.0], 0.3)",
+    ]
+    assert [t.expected for t in humaneval[0].visible_tests] == ["False", "True"]
+
+
+def test_humaneval_check_code_stays_hidden(humaneval):
+    for problem in humaneval[:20]:
+        dumped = problem.visible_task().model_dump_json()
+        assert "def check(" not in dumped, problem.id
+
+
+def test_docstring_tests_skip_non_literal_and_other_functions():
+    prompt = (
+        'def f(x):\n    """Doc.\n'
+        "    >>> f(1)\n    2\n"
+        "    >>> g(1)\n    3\n"
+        "    >>> f(2)\n    <object at 0x1>\n"
+        '    >>> f(3)\n    4\n    """\n'
+    )
+    tests = docstring_tests(prompt, "f")
+    assert [(t.call, t.expected) for t in tests] == [("f(1)", "2"), ("f(3)", "4")]
+
+
+# Loaders and lookups
+
+
+def _line(problem_id: str) -> str:
+    return json.dumps({"id": problem_id, "statement": "Do it.", "entry_point": "f"})
+
+
+def test_read_jsonl_reads_problems_and_skips_blank_lines(tmp_path):
+    path = tmp_path / "set.jsonl"
+    path.write_text(_line("x/0") + "\n\n" + _line("x/1") + "\n")
+    assert [p.id for p in read_jsonl(path)] == ["x/0", "x/1"]
+
+
+@pytest.mark.parametrize("bad", ["{not json", '{"id": "x/1"}', "[1, 2]"])
+def test_malformed_line_names_file_and_line(tmp_path, bad):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(_line("x/0") + "\n" + bad + "\n")
+    with pytest.raises(ProblemError, match=rf"{path}:2: malformed problem line"):
+        read_jsonl(path)
+
+
+def test_missing_file_is_a_problem_error(tmp_path):
+    with pytest.raises(ProblemError, match="does not exist"):
+        read_jsonl(tmp_path / "absent.jsonl")
+
+
+def test_empty_file_is_a_problem_error(tmp_path):
+    path = tmp_path / "empty.jsonl"
+    path.write_text("\n")
+    with pytest.raises(ProblemError, match="holds no problems"):
+        read_jsonl(path)
+
+
+def test_load_dataset_reads_a_jsonl_path(tmp_path):
+    path = tmp_path / "custom.jsonl"
+    path.write_text(_line("custom/7") + "\n")
+    assert [p.id for p in load_dataset(str(path))] == ["custom/7"]
+    assert get_problem("custom/7", str(path)).entry_point == "f"
+
+
+def test_unknown_dataset_lists_the_choices():
+    with pytest.raises(ProblemError, match="unknown dataset 'nope'.*builtin, math, humaneval"):
+        load_dataset("nope")
+
+
+@pytest.mark.parametrize(
+    ("ref", "dataset", "expected_id"),
+    [
+        ("0", "builtin", "builtin/0"),
+        ("builtin/0", "builtin", "builtin/0"),
+        ("math/2", "builtin", "math/2"),
+        ("builtin/3", "math", "builtin/3"),
+        ("2", "math", "math/2"),
+        ("HumanEval/0", "humaneval", "HumanEval/0"),
+        ("5", "humaneval", "HumanEval/5"),
+        ("HumanEval/0", "builtin", "HumanEval/0"),
+    ],
+)
+def test_get_problem(ref, dataset, expected_id):
+    assert get_problem(ref, dataset).id == expected_id
+
+
+@pytest.mark.parametrize("ref", ["999", "builtin/999", "math/999", "nosuch/1"])
+def test_get_problem_unknown_id(ref):
+    with pytest.raises(ProblemError, match="unknown problem"):
+        get_problem(ref)
