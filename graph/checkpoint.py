@@ -40,6 +40,8 @@ class CheckpointError(UserError):
 
 def check_sqlite_file(path: Path) -> None:
     """Refuse a file that is not SQLite, is corrupt, or belongs to another program."""
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint path {path} is a directory, not a SQLite file")
     if not path.exists() or path.stat().st_size == 0:
         return
     with path.open("rb") as handle:
@@ -68,8 +70,11 @@ def open_checkpointer(target: str) -> Iterator[BaseCheckpointSaver]:
 
     path = Path(target)
     check_sqlite_file(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, check_same_thread=False)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, check_same_thread=False)
+    except (OSError, sqlite3.Error) as exc:
+        raise CheckpointError(f"cannot create checkpoint file {path}: {exc}") from exc
     try:
         saver = SqliteSaver(conn, serde=state_serializer())
         saver.setup()

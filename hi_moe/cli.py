@@ -71,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="with --mock: first N specialist answers per problem are wrong",
     )
+    solve.add_argument(
+        "--mock-latency",
+        type=float,
+        default=0.0,
+        help="with --mock: seconds each fake LLM call takes",
+    )
     solve.add_argument("--thread", help="thread id for a single problem (default: generated)")
     solve.add_argument("--max-retries", type=int, help="self-correction retries per subtask")
     solve.add_argument("--max-replans", type=int, help="strategy revisions per run")
@@ -121,6 +127,8 @@ def checkpoint_target(args: argparse.Namespace, context: Context) -> str:
 
 
 def selected_problems(args: argparse.Namespace) -> list[Problem]:
+    if args.limit is not None and args.limit < 1:
+        raise UserError(f"--limit must be at least 1, not {args.limit}")
     if args.all:
         problems = load_dataset(args.dataset)
         return problems[: args.limit] if args.limit else problems
@@ -128,20 +136,31 @@ def selected_problems(args: argparse.Namespace) -> list[Problem]:
 
 
 def cmd_solve(args: argparse.Namespace) -> int:
+    if args.mock_wrong_tries < 0 or args.mock_latency < 0:
+        raise UserError("--mock-wrong-tries and --mock-latency must not be negative")
     context = make_context(args)
     problems = selected_problems(args)
     if args.thread and len(problems) > 1:
         raise UserError("--thread names one run; use it with a single --problem")
     registry = RunRegistry(context.home_dir / "runs.sqlite")
+    if args.thread and (existing := registry.get(args.thread)) is not None:
+        raise UserError(
+            f"thread {args.thread!r} already exists ({existing.problem_id}, {existing.status}); "
+            f"`hi-moe resume {args.thread}` continues it, or pick another --thread"
+        )
     target = checkpoint_target(args, context)
     results: list[RunResult] = []
     mock = problems if args.mock else None
     with (
         open_checkpointer(target) as saver,
-        model_endpoint(context, mock, args.mock_wrong_tries) as live,
+        model_endpoint(context, mock, args.mock_wrong_tries, args.mock_latency) as live,
     ):
         client_for(live)
         graph = build_graph(saver)
+        if args.thread and graph.get_state({"configurable": {"thread_id": args.thread}}).values:
+            raise UserError(
+                f"thread {args.thread!r} already has checkpoints in {target}; pick another --thread"
+            )
         single = len(problems) == 1
         with Progress(
             TextColumn("{task.description}"),

@@ -11,6 +11,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from hi_moe.errors import UserError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     thread_id TEXT PRIMARY KEY,
@@ -43,10 +45,13 @@ class RunRecord:
 
 class RunRegistry:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(path, timeout=30)
-        self._conn.execute(SCHEMA)
-        self._conn.commit()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(path, timeout=30)
+            self._conn.execute(SCHEMA)
+            self._conn.commit()
+        except (OSError, sqlite3.Error) as exc:
+            raise UserError(f"cannot use the run registry {path}: {exc}") from exc
 
     def add(self, record: RunRecord) -> None:
         row = asdict(record)

@@ -42,12 +42,16 @@ def context_from_settings(settings: dict, **overrides: object) -> Context:
 
 @contextmanager
 def model_endpoint(
-    context: Context, mock_problems: list[Problem] | None = None, mock_wrong_tries: int = 0
+    context: Context,
+    mock_problems: list[Problem] | None = None,
+    mock_wrong_tries: int = 0,
+    mock_latency_s: float = 0.0,
 ) -> Iterator[Context]:
     """The context with a live endpoint: the scripted mock, the embedded model, or as given."""
     if mock_problems is not None:
         model = ScriptedModel(mock_problems, wrong_tries=mock_wrong_tries)
-        with FakeEndpoint(sorted(required_models(context)), model) as endpoint:
+        models = sorted(required_models(context))
+        with FakeEndpoint(models, model, latency_s=mock_latency_s) as endpoint:
             yield replace(context, base_url=endpoint.base_url)
         return
     if context.endpoint == "local" and not context.base_url:

@@ -18,6 +18,8 @@ from hi_moe.prompting import load_text
 log = logging.getLogger(__name__)
 Schema = TypeVar("Schema", bound=BaseModel)
 JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
+JSON_MAX_TOKENS = 256
+"""Plans and decisions are short; a cap also bounds grammar-constrained decoding on llama.cpp."""
 
 
 def parse_json(text: str, schema: type[Schema]) -> Schema:
@@ -44,13 +46,18 @@ class TierCalls:
     usage: Usage = field(default_factory=Usage)
     format_errors: int = 0
 
-    def text(self, messages: list[BaseMessage], response_format: dict | None = None) -> str:
+    def text(
+        self,
+        messages: list[BaseMessage],
+        response_format: dict | None = None,
+        max_tokens: int | None = None,
+    ) -> str:
         completion = self.client.complete(
             tier=self.tier,
             model=self.model,
             messages=messages,
             temperature=self.temperature,
-            max_tokens=self.max_tokens,
+            max_tokens=max_tokens or self.max_tokens,
             thread_id=self.thread_id,
             response_format=response_format,
         )
@@ -67,14 +74,15 @@ class TierCalls:
         response_format = json_schema_format(
             schema.__name__, schema.model_json_schema(), self.client.schema_style
         )
-        reply = self.text(messages, response_format)
+        cap = min(self.max_tokens, JSON_MAX_TOKENS)
+        reply = self.text(messages, response_format, cap)
         try:
             return parse_json(reply, schema)
         except ValueError as first_error:
             self.format_errors += 1
             repair = load_text("repair").format(error=first_error, example=example)
             retry = [*messages, AIMessage(reply[:1000]), HumanMessage(repair)]
-            reply = self.text(retry, response_format)
+            reply = self.text(retry, response_format, cap)
         try:
             return parse_json(reply, schema)
         except ValueError as second_error:

@@ -1,0 +1,65 @@
+"""Shared fixtures: a scripted fake endpoint on loopback and a context pointing at it."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from graph.builder import build_graph
+from graph.checkpoint import open_checkpointer
+from graph.context import Context
+from graph.state import State
+from hi_moe.endpoints import required_models
+from hi_moe.fake_endpoint import FakeEndpoint, Responder
+from hi_moe.mock_model import ScriptedModel
+from hi_moe.problems import load_dataset
+from hi_moe.runs import run_thread
+
+os.environ.setdefault("LANGSMITH_TRACING", "false")
+
+
+@dataclass
+class Harness:
+    """A fake endpoint, a context pointing at it, and a SQLite-checkpointed graph."""
+
+    endpoint: FakeEndpoint
+    context: Context
+    checkpoint: str
+
+    def solve(self, problem_id: str, thread_id: str | None = None, **overrides) -> State:
+        context = Context(**{**self.context.__dict__, **overrides})
+        with open_checkpointer(self.checkpoint) as saver:
+            graph = build_graph(saver)
+            thread = thread_id or uuid.uuid4().hex
+            return run_thread(graph, thread, context, {"problem_id": problem_id})
+
+    def prompts(self, model: str | None = None) -> list[str]:
+        """Every prompt text the endpoint received (optionally for one model)."""
+        return [
+            "\n".join(str(m.get("content", "")) for m in body["messages"])
+            for body in self.endpoint.requests
+            if model is None or body["model"] == model
+        ]
+
+
+@pytest.fixture
+def make_harness(tmp_path) -> Iterator[Callable[..., Harness]]:
+    """Build a Harness around any responder (default: the scripted model)."""
+    started: list[FakeEndpoint] = []
+
+    def make(responder: Responder | None = None, wrong_tries: int = 0) -> Harness:
+        base = Context(home=str(tmp_path / "home"))
+        problems = load_dataset("builtin") + load_dataset("math")
+        model = responder or ScriptedModel(problems, wrong_tries=wrong_tries)
+        endpoint = FakeEndpoint(sorted(required_models(base)), model).__enter__()
+        started.append(endpoint)
+        context = Context(home=base.home, base_url=endpoint.base_url)
+        return Harness(endpoint, context, str(tmp_path / "home" / "checkpoints.sqlite"))
+
+    yield make
+    for endpoint in started:
+        endpoint.close()

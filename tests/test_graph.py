@@ -1,0 +1,179 @@
+"""The state machine on the scripted fake model: every node, every edge, the fallbacks."""
+
+from __future__ import annotations
+
+import json
+
+from graph.builder import build_graph
+from graph.edges import after_monitor, to_specialists
+from graph.state import (
+    Candidate,
+    State,
+    Subtask,
+    TierUsage,
+    Usage,
+    add_usage,
+    extend_or_clear,
+)
+from hi_moe.mock_model import ScriptedModel
+from hi_moe.problems import get_problem, load_dataset
+
+
+def node_names(harness) -> list[str]:
+    return [body["model"] for body in harness.endpoint.requests]
+
+
+def test_graph_has_the_four_tiers_and_their_helpers():
+    nodes = set(build_graph().get_graph().nodes)
+    assert {"monitor", "architect", "dispatcher", "specialist", "validate", "select"} <= nodes
+    assert "finalize" in nodes
+
+
+def test_happy_path_visits_every_tier_once(make_harness):
+    harness = make_harness()
+    state = harness.solve("builtin/0")
+    assert state.result is not None and state.result.status == "solved"
+    assert node_names(harness) == ["architect", "dispatcher", "python"]
+    assert [p.decision for p in state.progress] == ["plan", "done"]
+    assert state.plan is not None and state.plan.version == 1
+    assert len(state.attempts) == 1 and state.attempts[0].passed_all
+    assert set(state.usage.by_tier) == {"architect", "dispatcher", "specialist"}
+    assert state.usage.total_tokens > 0
+
+
+def test_math_problem_routes_to_the_math_specialist(make_harness):
+    harness = make_harness()
+    state = harness.solve("math/0")
+    assert state.result is not None and state.result.status == "solved"
+    assert "math" in node_names(harness)
+    assert "print" in state.result.solution
+
+
+def test_self_correction_loop_retries_with_feedback(make_harness):
+    harness = make_harness(wrong_tries=1)
+    state = harness.solve("builtin/2")
+    first, second = state.attempts
+    assert not first.passed_all and first.feedback
+    assert second.passed_all and second.try_index == 1
+    retry_prompt = harness.prompts("python")[1]
+    assert "Your previous attempt" in retry_prompt
+    assert first.feedback.splitlines()[0] in retry_prompt
+    assert state.outcomes[-1].attempts == 2
+
+
+def test_replan_after_a_failed_subgoal(make_harness):
+    harness = make_harness(wrong_tries=2)
+    state = harness.solve("builtin/1", max_retries=1, max_replans=1)
+    decisions = [p.decision for p in state.progress]
+    assert decisions == ["plan", "replan", "done"]
+    assert state.plan is not None and state.plan.version == 2
+    assert state.result is not None and state.result.status == "solved"
+    assert state.progress[1].by_model
+    architect_prompts = harness.prompts("architect")
+    assert len(architect_prompts) == 2 and "previous plan failed" in architect_prompts[1]
+
+
+def test_give_up_when_no_replans_are_left(make_harness):
+    harness = make_harness(wrong_tries=99)
+    state = harness.solve("builtin/1", max_retries=1, max_replans=0)
+    assert [p.decision for p in state.progress] == ["plan", "give_up"]
+    assert state.result is not None and state.result.status == "failed"
+    assert state.outcomes[-1].status == "failed"
+    assert "monitor" not in node_names(harness)
+
+
+def test_budget_exhaustion_gives_up(make_harness):
+    harness = make_harness(wrong_tries=99)
+    state = harness.solve("builtin/1", max_retries=0, max_replans=5, token_budget=100)
+    assert state.progress[-1].decision == "give_up"
+    assert "budget" in state.progress[-1].reason
+
+
+def garbage_responder(problems):
+    """Tiers that must answer JSON answer prose; specialists answer correctly."""
+    scripted = ScriptedModel(problems)
+
+    def respond(model, messages, response_format):
+        if model in ("architect", "dispatcher", "monitor"):
+            return "I think we should just do it!"
+        return scripted(model, messages, response_format)
+
+    return respond
+
+
+def test_malformed_json_gets_one_repair_then_a_fallback(make_harness):
+    harness = make_harness(garbage_responder(load_dataset("builtin")))
+    state = harness.solve("builtin/0")
+    assert state.result is not None and state.result.status == "solved"
+    assert node_names(harness).count("architect") == 2
+    assert node_names(harness).count("dispatcher") == 2
+    assert state.format_errors == 4
+    assert state.plan is not None and [g.part for g in state.plan.subgoals] == ["reverse_string"]
+    assert state.subtask is None and state.attempts[0].specialist == "general"
+
+
+def test_plan_draft_with_unknown_parts_is_repaired_to_the_task_parts(make_harness):
+    scripted = ScriptedModel(load_dataset("builtin"))
+
+    def respond(model, messages, response_format):
+        if model == "architect":
+            return json.dumps(
+                {"goal": "g", "strategy": "s", "subgoals": [{"part": "nope", "objective": "x"}]}
+            )
+        return scripted(model, messages, response_format)
+
+    harness = make_harness(respond)
+    state = harness.solve("builtin/0")
+    assert state.plan is not None
+    assert [g.part for g in state.plan.subgoals] == ["reverse_string"]
+    assert state.result is not None and state.result.status == "solved"
+
+
+def test_hidden_tests_never_reach_a_prompt(make_harness):
+    harness = make_harness(wrong_tries=1)
+    problems = load_dataset("builtin")
+    for problem in problems[:8]:
+        harness.solve(problem.id)
+    text = "\n".join(harness.prompts())
+    for problem in problems[:8]:
+        visible = {t.call for t in problem.visible_tests}
+        for test in problem.hidden_tests:
+            if test.call not in visible and test.call not in problem.statement:
+                assert test.call not in text, f"{problem.id}: hidden test {test.call} leaked"
+
+
+def test_every_prompt_stays_under_the_cap(make_harness):
+    harness = make_harness(wrong_tries=2)
+    harness.solve("builtin/14", prompt_token_cap=300, max_retries=2)
+    for prompt in harness.prompts():
+        assert len(prompt) / 3.0 <= 300 + 5
+
+
+def test_reducers_merge_parallel_writes():
+    a = Usage(by_tier={"specialist": TierUsage(calls=1, prompt_tokens=10, completion_tokens=2)})
+    b = Usage(by_tier={"specialist": TierUsage(calls=1, prompt_tokens=5, completion_tokens=1)})
+    merged = add_usage(add_usage(None, a), b)
+    assert merged.by_tier["specialist"] == TierUsage(calls=2, prompt_tokens=15, completion_tokens=3)
+    assert a.by_tier["specialist"].calls == 1
+    one = Candidate(subgoal_id=0, try_index=0, specialist="python", code="x")
+    two = one.model_copy(update={"specialist": "math"})
+    assert extend_or_clear(extend_or_clear([], [one]), [two]) == [one, two]
+    assert extend_or_clear([one, two], None) == []
+
+
+def test_fan_out_sends_one_branch_per_specialist():
+    task = get_problem("builtin/0").visible_task()
+    subtask = Subtask(
+        subgoal_id=0, part="reverse_string", objective="o", specialists=["python", "algorithms"]
+    )
+    sends = to_specialists(State(task=task, subtask=subtask))
+    assert [s.node for s in sends] == ["specialist", "specialist"]
+    assert [s.arg.specialist for s in sends] == ["python", "algorithms"]
+
+
+def test_after_monitor_routes_each_decision():
+    assert after_monitor(State(decision="plan")) == "architect"
+    assert after_monitor(State(decision="replan")) == "architect"
+    assert after_monitor(State(decision="continue")) == "dispatcher"
+    assert after_monitor(State(decision="done")) == "finalize"
+    assert after_monitor(State(decision="give_up")) == "finalize"

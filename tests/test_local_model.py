@@ -1,0 +1,68 @@
+"""The embedded default: a real llama.cpp server with SmolLM2-135M, the whole hierarchy on it."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import httpx
+import pytest
+
+from graph.context import Context
+from hi_moe.endpoints import client_for, required_models
+from hi_moe.llm import EndpointError
+from hi_moe.local_server import LocalServer, default_gguf
+from hi_moe.runs import run_thread
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    home = tmp_path_factory.mktemp("local-model")
+    with LocalServer.for_context(Context(home=str(home))) as running:
+        yield running
+
+
+def test_the_model_ships_in_a_package():
+    assert default_gguf().is_file()
+
+
+def test_server_serves_every_tier_and_specialist_name(server):
+    served = {m["id"] for m in httpx.get(f"{server.base_url}/models").json()["data"]}
+    assert required_models(Context()) <= served
+
+
+def test_unknown_model_names_fail_loudly(server, tmp_path):
+    reply = httpx.post(
+        f"{server.base_url}/chat/completions",
+        json={"model": "no-such-adapter", "messages": [{"role": "user", "content": "hi"}]},
+        timeout=60,
+    )
+    assert reply.status_code >= 400
+    context = Context(home=str(tmp_path), base_url=server.base_url, architect_model="nope")
+    with pytest.raises(EndpointError, match="nope"):
+        client_for(context)
+
+
+def test_hierarchy_runs_end_to_end_on_the_real_model(server, tmp_path):
+    from graph.builder import build_graph
+    from graph.checkpoint import open_checkpointer
+
+    context = Context(home=str(tmp_path), base_url=server.base_url, max_retries=0, max_replans=1)
+    with open_checkpointer(str(tmp_path / "checkpoints.sqlite")) as saver:
+        state = run_thread(build_graph(saver), "real-1", context, {"problem_id": "builtin/14"})
+    assert state.result is not None and state.result.status in {"solved", "partial", "failed"}
+    with sqlite3.connect(tmp_path / "calls.sqlite") as conn:
+        rows = conn.execute(
+            "SELECT tier, prompt_tokens, completion_tokens, ok FROM calls WHERE thread_id = ?",
+            ("real-1",),
+        ).fetchall()
+    tiers = {tier for tier, *_ in rows}
+    assert {"architect", "dispatcher", "specialist"} <= tiers
+    assert all(prompt > 0 and completion > 0 for _, prompt, completion, _ in rows)
+    failed_subgoal = any(o.status != "success" for o in state.outcomes)
+    model_decided = any(p.by_model for p in state.progress)
+    assert ("monitor" in tiers) == (failed_subgoal and model_decided or "monitor" in tiers)
+    if failed_subgoal:
+        assert "monitor" in tiers, "a failed subgoal with a replan left must consult the monitor"
+    assert sum(u.calls for u in state.usage.by_tier.values()) == len(rows)
