@@ -24,8 +24,15 @@ def count_tokens(text: str) -> int:
 class FakeEndpoint:
     """Start with `with FakeEndpoint(models, responder) as endpoint:`; `endpoint.base_url`."""
 
-    def __init__(self, models: list[str], responder: Responder, latency_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        models: list[str],
+        responder: Responder,
+        latency_s: float = 0.0,
+        finish_reason: str = "stop",
+    ) -> None:
         self.models = list(models)
+        self.finish_reason = finish_reason
         self.responder = responder
         self.latency_s = latency_s
         self.requests: list[dict] = []
@@ -81,7 +88,7 @@ class FakeEndpoint:
                 {
                     "index": 0,
                     "message": {"role": "assistant", "content": text},
-                    "finish_reason": "stop",
+                    "finish_reason": self.finish_reason,
                 }
             ],
             "usage": {

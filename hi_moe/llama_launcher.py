@@ -15,6 +15,7 @@ from pathlib import Path
 import llama_cpp
 import llama_cpp.server.app as server_app
 import uvicorn
+from fastapi import HTTPException
 from llama_cpp.server.model import LlamaProxy
 from llama_cpp.server.settings import ConfigFileSettings, ModelSettings, ServerSettings
 
@@ -31,7 +32,7 @@ class SharedLlamaProxy(LlamaProxy):
     def __call__(self, model: str | None = None) -> llama_cpp.Llama:
         alias = model or self._default_model_alias
         if alias not in self._model_settings_dict:
-            raise ValueError(f"model {alias!r} is not served here")
+            raise HTTPException(status_code=404, detail=f"model {alias!r} is not served here")
         settings = self._model_settings_dict[alias]
         key = (settings.model, settings.lora_path)
         if key not in self._loaded:

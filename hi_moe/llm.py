@@ -10,7 +10,7 @@ from functools import cached_property
 
 import httpx
 import openai
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage
 from langchain_openai import ChatOpenAI
 
 from hi_moe.call_log import CallLog, CallRecord
@@ -99,6 +99,9 @@ class LLMClient:
                     api_key=self.api_key,
                     temperature=temperature,
                     max_tokens=max_tokens,
+                    # langchain-openai sends max_completion_tokens, which llama.cpp's server
+                    # ignores (it would generate until the context is full): send both.
+                    extra_body={"max_tokens": max_tokens},
                     timeout=self.timeout_s,
                     max_retries=self.max_retries,
                 )
@@ -120,6 +123,8 @@ class LLMClient:
         start = time.perf_counter()
         try:
             message = self._chat(model, temperature, max_tokens).invoke(messages, **extra)
+        except openai.LengthFinishReasonError as exc:
+            message = truncated_message(exc)
         except (openai.APIError, httpx.HTTPError) as exc:
             latency = time.perf_counter() - start
             error = describe_error(exc, self.base_url)
@@ -146,6 +151,19 @@ class LLMClient:
             )
         )
         return completion
+
+
+def truncated_message(exc: openai.LengthFinishReasonError) -> AIMessage:
+    """A structured reply cut at max_tokens, kept as text (it fails parsing, then repair)."""
+    usage = exc.completion.usage
+    return AIMessage(
+        exc.completion.choices[0].message.content or "",
+        usage_metadata={
+            "input_tokens": usage.prompt_tokens if usage else 0,
+            "output_tokens": usage.completion_tokens if usage else 0,
+            "total_tokens": usage.total_tokens if usage else 0,
+        },
+    )
 
 
 def describe_error(exc: Exception, base_url: str) -> str:

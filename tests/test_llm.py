@@ -245,3 +245,30 @@ def test_usage_is_summed_per_tier(call_log):
 def test_parse_json_errors_are_value_errors(text, error):
     with pytest.raises(ValueError, match=error):
         parse_json(text, Decision)
+
+
+def test_requests_carry_a_token_limit_llama_cpp_understands(call_log):
+    with FakeEndpoint(MODELS, Replies("hello")) as endpoint:
+        client = LLMClient(endpoint.base_url, "k", call_log)
+        client.complete(
+            tier="specialist", model="python", messages=MESSAGES, temperature=0, max_tokens=17
+        )
+        assert endpoint.requests[0]["max_tokens"] == 17
+
+
+def test_structured_reply_cut_at_max_tokens_is_returned_as_text(call_log):
+    class Truncating:
+        def __call__(self, model, messages, response_format):
+            return '{"decision": "replan", "rea'
+
+    with FakeEndpoint(MODELS, Truncating(), finish_reason="length") as endpoint:
+        client = LLMClient(endpoint.base_url, "k", call_log)
+        reply = client.complete(
+            tier="monitor",
+            model="monitor",
+            messages=MESSAGES,
+            temperature=0,
+            max_tokens=8,
+            response_format=json_schema_format("Decision", Decision.model_json_schema()),
+        )
+    assert reply.text.startswith('{"decision"') and reply.completion_tokens > 0
