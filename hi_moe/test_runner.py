@@ -30,9 +30,14 @@ def short(text: str) -> str:
     return text if len(text) <= MESSAGE_CHARS else text[: MESSAGE_CHARS - 3] + "..."
 
 
-def last_traceback_lines(limit: int = 3) -> str:
-    lines = traceback.format_exc().strip().splitlines()
-    return short("\n".join(lines[-limit:]))
+def error_message(code: str) -> str:
+    """The current exception and the candidate's line that raised it; no harness frames."""
+    kind, error, trace = sys.exc_info()
+    frames = [f for f in traceback.extract_tb(trace) if f.filename == "solution.py"]
+    lines, where = code.splitlines(), ""
+    if frames and 0 < (frames[-1].lineno or 0) <= len(lines):
+        where = f" (line {frames[-1].lineno}: {lines[frames[-1].lineno - 1].strip()})"
+    return short(f"{kind.__name__}: {error}{where}")
 
 
 PLAIN_TYPES = (str, bytes, int, float, complex, bool, type(None))
@@ -73,7 +78,7 @@ def run_tests(namespace: dict, job: dict) -> list:
             status, message = "timeout", "timed out"
         except Exception:
             signal.setitimer(signal.ITIMER_REAL, 0)
-            status, message = "error", last_traceback_lines()
+            status, message = "error", error_message(job["code"])
         results.append({"call": test["call"], "status": status, "message": message})
     return results
 
@@ -97,7 +102,7 @@ def main() -> None:
                 namespace["check"](namespace[job["entry_point"]])
         except BaseException:
             report["ran_ok"] = False
-            report["error"] = last_traceback_lines()
+            report["error"] = error_message(job["code"])
     report["stdout"] = captured.getvalue()[-2000:]
     verdict.write(json.dumps(report))
     verdict.flush()

@@ -13,13 +13,22 @@ from graph.builder import build_graph
 from graph.checkpoint import open_checkpointer
 from graph.context import Context
 from graph.state import State
+from hi_moe.display import console
 from hi_moe.endpoints import required_models
 from hi_moe.fake_endpoint import FakeEndpoint, Responder
 from hi_moe.mock_model import ScriptedModel
 from hi_moe.problems import load_dataset
 from hi_moe.runs import run_thread
 
-os.environ.setdefault("LANGSMITH_TRACING", "false")
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    """No stray HI_MOE_* settings, no tracing, and no wrapping of long lines in CLI output."""
+    for name in list(os.environ):
+        if name.startswith("HI_MOE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("LANGSMITH_TRACING", "false")
+    monkeypatch.setattr(console, "width", 400)
 
 
 @dataclass

@@ -13,21 +13,8 @@ import pytest
 from graph.builder import build_graph
 from graph.checkpoint import CheckpointError, open_checkpointer
 from hi_moe.cli import main
-from hi_moe.display import console
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch):
-    for name in list(os.environ):
-        if name.startswith("HI_MOE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("LANGSMITH_TRACING", "false")
-    old = console.width
-    console.width = 400
-    yield
-    console.width = old
 
 
 def tables(path) -> set[str]:

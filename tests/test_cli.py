@@ -15,25 +15,11 @@ from pathlib import Path
 import pytest
 
 from hi_moe.cli import main
-from hi_moe.display import console
 from hi_moe.fake_endpoint import FakeEndpoint
 
 EXIT_USER_ERROR = 2
 CONSOLE_SCRIPT = Path(sys.executable).with_name("hi-moe")
 NO_HOME_COMMANDS = {"prepare-gsm8k", "problems"}
-
-
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch):
-    """No wrapping of long error lines or paths in captured output; no stray HI_MOE_* settings."""
-    for name in list(os.environ):
-        if name.startswith("HI_MOE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("LANGSMITH_TRACING", "false")
-    old = console.width
-    console.width = 400
-    yield
-    console.width = old
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -32,7 +33,7 @@ def free_port() -> int:
 @pytest.fixture
 def dev_server(tmp_path):
     """langgraph dev on a free loopback port, its model calls going to the scripted fake."""
-    langgraph = shutil.which("langgraph", path=str(Path(os.sys.executable).parent))
+    langgraph = shutil.which("langgraph", path=str(Path(sys.executable).parent))
     assert langgraph, "langgraph-cli is not installed (pip install -e '.[dev]')"
     model = ScriptedModel(load_dataset("builtin"))
     with FakeEndpoint(sorted(required_models(Context())), model) as endpoint:

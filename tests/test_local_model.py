@@ -60,9 +60,7 @@ def test_hierarchy_runs_end_to_end_on_the_real_model(server, tmp_path):
     tiers = {tier for tier, *_ in rows}
     assert {"architect", "dispatcher", "specialist"} <= tiers
     assert all(prompt > 0 and completion > 0 for _, prompt, completion, _ in rows)
-    failed_subgoal = any(o.status != "success" for o in state.outcomes)
-    model_decided = any(p.by_model for p in state.progress)
-    assert ("monitor" in tiers) == (failed_subgoal and model_decided or "monitor" in tiers)
-    if failed_subgoal:
+    if any(o.status != "success" for o in state.outcomes):
         assert "monitor" in tiers, "a failed subgoal with a replan left must consult the monitor"
+        assert any(p.by_model or "fallback" in p.reason for p in state.progress)
     assert sum(u.calls for u in state.usage.by_tier.values()) == len(rows)
