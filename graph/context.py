@@ -41,6 +41,9 @@ class Context:
     specialist_prompt: str = "specialist"
     monitor_prompt: str = "monitor"
     fleet_path: str = str(REPO_ROOT / "fleet.toml")
+    price_table: str = str(REPO_ROOT / "prices.toml")
+    """USD per million tokens by model name, for the estimated cost in results."""
+
     routing_mode: RoutingMode = "winner_take_all"
     ensemble_k: int = 3
     max_retries: int = 2

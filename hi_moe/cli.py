@@ -17,6 +17,7 @@ from graph.builder import build_graph
 from graph.checkpoint import open_checkpointer
 from graph.context import Context
 from graph.state import State
+from hi_moe.costs import load_prices
 from hi_moe.display import console, print_batch, print_result, print_step
 from hi_moe.endpoints import MODAL_KEY_ENV, MODAL_URL_ENV, client_for
 from hi_moe.errors import UserError
@@ -139,6 +140,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
     if args.mock_wrong_tries < 0 or args.mock_latency < 0:
         raise UserError("--mock-wrong-tries and --mock-latency must not be negative")
     context = make_context(args)
+    load_prices(context.price_table)
     problems = selected_problems(args)
     if args.thread and len(problems) > 1:
         raise UserError("--thread names one run; use it with a single --problem")
@@ -193,7 +195,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
                     graph, thread_id, live, {"task": problem.visible_task()}, on_step
                 )
                 result, path = finish(
-                    thread_id, state, problem, time.perf_counter() - started, results_dir(live)
+                    thread_id, state, problem, time.perf_counter() - started, live
                 )
                 registry.finish(thread_id, result.status, str(path))
                 results.append(result)
@@ -202,14 +204,10 @@ def cmd_solve(args: argparse.Namespace) -> int:
                 bar.advance(job)
     if len(results) > 1:
         print_batch(results)
-        summary = results_dir(context) / f"batch-{int(time.time())}.json"
+        summary = context.home_dir / "results" / f"batch-{int(time.time())}.json"
         summary.write_text(json.dumps([asdict(r) for r in results], indent=2))
         console.print(f"batch result {summary}")
     return 0
-
-
-def results_dir(context: Context) -> Path:
-    return context.home_dir / "results"
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -238,7 +236,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
             started = time.perf_counter()
             state = run_thread(graph, args.thread_id, live, None, print_step)
             result, path = finish(
-                args.thread_id, state, problem, time.perf_counter() - started, results_dir(live)
+                args.thread_id, state, problem, time.perf_counter() - started, live
             )
     RunRegistry(home / "runs.sqlite").finish(args.thread_id, result.status, str(path))
     print_result(result, str(path))

@@ -56,15 +56,17 @@ def print_result(result: RunResult, path: str, show_solution: bool = True) -> No
         f"\n[bold]{result.problem_id}[/]  status [{style}]{result.status}[/]  "
         f"hidden tests {verdict} ({hidden['tests_passed']}/{hidden['tests_total']})  "
         f"visible {result.visible['tests_passed']}/{result.visible['tests_total']}  "
-        f"{result.total_tokens} tokens in {result.llm_calls} calls  {result.wall_s:.1f} s"
+        f"{result.total_tokens} tokens in {result.llm_calls} calls  {result.wall_s:.1f} s  "
+        f"est. ${result.estimated_cost_usd:.4f}"
     )
-    table = Table("tier", "calls", "prompt tokens", "completion tokens", box=None)
+    table = Table("tier", "calls", "prompt tokens", "completion tokens", "est. cost", box=None)
     for tier, usage in result.tokens.items():
         table.add_row(
             tier,
             str(usage["calls"]),
             str(usage["prompt_tokens"]),
             str(usage["completion_tokens"]),
+            f"${result.cost_by_tier.get(tier, 0.0):.4f}",
         )
     console.print(table)
     if show_solution:

@@ -8,13 +8,15 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from langgraph.graph.state import CompiledStateGraph
 
 from graph.context import Context
 from graph.state import FinalReport, State, Usage
+from hi_moe.call_log import CallLog
+from hi_moe.costs import cost_by_tier, load_prices
 from hi_moe.endpoints import required_models
 from hi_moe.fake_endpoint import FakeEndpoint
 from hi_moe.grading import Grade, grade
@@ -81,6 +83,8 @@ class RunResult:
     wall_s: float
     decisions: list[dict]
     attempts: list[dict]
+    estimated_cost_usd: float = 0.0
+    cost_by_tier: dict[str, float] = field(default_factory=dict)
     version: int = RESULT_VERSION
 
     def write(self, directory: Path) -> Path:
@@ -130,11 +134,14 @@ def run_thread(
 
 
 def finish(
-    thread_id: str, state: State, problem: Problem, wall_s: float, results_dir: Path
+    thread_id: str, state: State, problem: Problem, wall_s: float, context: Context
 ) -> tuple[RunResult, Path]:
-    """Grade the final solution with the hidden tests and write the result JSON."""
+    """Grade the final solution with the hidden tests, price the calls, write the result JSON."""
     assert state.result is not None
     started = time.perf_counter()
     hidden = grade(problem, state.result.solution)
     result = build_result(thread_id, state, hidden, wall_s + time.perf_counter() - started)
-    return result, result.write(results_dir)
+    calls = CallLog(context.call_log_path).for_thread(thread_id)
+    result.cost_by_tier = cost_by_tier(calls, load_prices(context.price_table))
+    result.estimated_cost_usd = sum(result.cost_by_tier.values())
+    return result, result.write(context.home_dir / "results")

@@ -1,0 +1,55 @@
+"""Endpoint profiles: local, modal and any URL resolve, and a wrong one fails fast and clearly."""
+
+import socket
+import time
+
+import pytest
+
+from graph.context import Context
+from hi_moe.cli import main
+from hi_moe.endpoints import resolve_endpoint
+from hi_moe.errors import UserError
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_explicit_base_url_wins():
+    assert resolve_endpoint(Context(base_url="http://x/v1", api_key="k")) == ("http://x/v1", "k")
+
+
+def test_modal_profile_reads_its_url_and_key(monkeypatch):
+    monkeypatch.setenv("HI_MOE_MODAL_URL", "https://ws--hi-moe-vllm-serve.modal.run/v1")
+    monkeypatch.setenv("HI_MOE_MODAL_API_KEY", "secret")
+    url, key = resolve_endpoint(Context(endpoint="modal"))
+    assert url.endswith(".modal.run/v1") and key == "secret"
+
+
+def test_modal_profile_without_url_says_what_to_set():
+    with pytest.raises(UserError, match="HI_MOE_MODAL_URL"):
+        resolve_endpoint(Context(endpoint="modal"))
+
+
+def test_any_openai_compatible_url(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    assert resolve_endpoint(Context(endpoint="http://127.0.0.1:8000/v1")) == (
+        "http://127.0.0.1:8000/v1",
+        "sk-test",
+    )
+
+
+def test_unknown_profile_is_an_error():
+    with pytest.raises(UserError, match="unknown endpoint"):
+        resolve_endpoint(Context(endpoint="gpu-cluster"))
+
+
+def test_wrong_modal_url_fails_in_seconds(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HI_MOE_MODAL_URL", f"http://127.0.0.1:{closed_port()}/v1")
+    started = time.monotonic()
+    code = main(["solve", "--endpoint", "modal", "--problem", "0", "--home", str(tmp_path)])
+    assert code == 2 and time.monotonic() - started < 15
+    out = capsys.readouterr().out
+    assert "error:" in out and "unreachable" in out and "Traceback" not in out
