@@ -6,6 +6,7 @@ Every field can be set by the environment variable named after it in upper case 
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -31,6 +32,9 @@ class Context:
     """Resolved OpenAI base URL; empty means: resolve `endpoint` when the first call is made."""
 
     api_key: str = "not-needed"
+    extra_body: str = ""
+    """JSON object of vendor fields added to every request, e.g. '{"top_k": 20}' for vLLM."""
+
     architect_model: str = "architect"
     dispatcher_model: str = "dispatcher"
     monitor_model: str = "monitor"
@@ -76,6 +80,18 @@ class Context:
             setattr(self, f.name, value)
         if self.max_retries < 0 or self.max_replans < 0 or self.ensemble_k < 1:
             raise UserError("max_retries and max_replans must be >= 0 and ensemble_k >= 1")
+
+    def extra_body_fields(self) -> dict:
+        """`extra_body` parsed; a malformed value is a clear error."""
+        if not self.extra_body:
+            return {}
+        try:
+            fields_ = json.loads(self.extra_body)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"extra_body is not valid JSON: {exc}") from exc
+        if not isinstance(fields_, dict):
+            raise UserError("extra_body must be a JSON object")
+        return fields_
 
     @property
     def home_dir(self) -> Path:

@@ -13,7 +13,7 @@ from hi_moe.llm import EndpointError, LLMClient
 MODAL_URL_ENV = "HI_MOE_MODAL_URL"
 MODAL_KEY_ENV = "HI_MOE_MODAL_API_KEY"
 
-_clients: dict[tuple[str, str, str], LLMClient] = {}
+_clients: dict[tuple[str, str, str, str], LLMClient] = {}
 _lock = threading.Lock()
 
 
@@ -49,7 +49,7 @@ def required_models(context: Context) -> set[str]:
 def client_for(context: Context) -> LLMClient:
     """The process-wide client for the context's endpoint, its model names checked once."""
     base_url, api_key = resolve_endpoint(context)
-    key = (base_url, api_key, str(context.call_log_path))
+    key = (base_url, api_key, str(context.call_log_path), context.extra_body)
     with _lock:
         if key not in _clients:
             client = LLMClient(
@@ -58,6 +58,7 @@ def client_for(context: Context) -> LLMClient:
                 CallLog(context.call_log_path),
                 context.request_timeout_s,
                 schema_style="llama_cpp" if context.endpoint == "local" else "openai",
+                extra_body=context.extra_body_fields(),
             )
             client.require_models(required_models(context))
             _clients[key] = client

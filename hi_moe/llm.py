@@ -51,9 +51,11 @@ class LLMClient:
         timeout_s: float = 120.0,
         max_retries: int = 2,
         schema_style: str = "openai",
+        extra_body: dict | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.schema_style = schema_style
+        self.extra_body = extra_body or {}
         self.api_key = api_key
         self.call_log = call_log
         self.timeout_s = timeout_s
@@ -101,7 +103,7 @@ class LLMClient:
                     max_tokens=max_tokens,
                     # langchain-openai sends max_completion_tokens, which llama.cpp's server
                     # ignores (it would generate until the context is full): send both.
-                    extra_body={"max_tokens": max_tokens},
+                    extra_body={**self.extra_body, "max_tokens": max_tokens},
                     timeout=self.timeout_s,
                     max_retries=self.max_retries,
                 )

@@ -53,3 +53,26 @@ def test_wrong_modal_url_fails_in_seconds(tmp_path, monkeypatch, capsys):
     assert code == 2 and time.monotonic() - started < 15
     out = capsys.readouterr().out
     assert "error:" in out and "unreachable" in out and "Traceback" not in out
+
+
+def test_extra_body_reaches_every_request(tmp_path):
+    from langchain_core.messages import HumanMessage
+
+    from hi_moe.endpoints import client_for, required_models
+    from hi_moe.fake_endpoint import FakeEndpoint
+
+    base = Context(home=str(tmp_path))
+    with FakeEndpoint(sorted(required_models(base)), lambda *_: "ok") as endpoint:
+        context = Context(
+            home=str(tmp_path), base_url=endpoint.base_url, extra_body='{"top_k": 20}'
+        )
+        client_for(context).complete(
+            tier="monitor", model="monitor", messages=[HumanMessage("hi")], temperature=0,
+            max_tokens=5,
+        )  # fmt: skip
+        assert endpoint.requests[-1]["top_k"] == 20
+
+
+def test_malformed_extra_body_is_a_clear_error():
+    with pytest.raises(UserError, match="extra_body"):
+        Context(extra_body="{nope").extra_body_fields()
