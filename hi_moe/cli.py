@@ -22,7 +22,7 @@ from hi_moe.display import console, print_batch, print_result, print_step
 from hi_moe.endpoints import MODAL_KEY_ENV, MODAL_URL_ENV, client_for
 from hi_moe.errors import UserError
 from hi_moe.problems import DATASET_NAMES, Problem, get_problem, load_dataset
-from hi_moe.run_registry import RunRegistry, new_record
+from hi_moe.run_registry import RunRecord, RunRegistry, new_record
 from hi_moe.runs import (
     RunResult,
     context_from_settings,
@@ -136,6 +136,53 @@ def selected_problems(args: argparse.Namespace) -> list[Problem]:
     return [get_problem(ref, args.dataset) for ref in args.problem]
 
 
+def check_new_thread(args: argparse.Namespace, registry: RunRegistry, graph) -> None:
+    """A --thread name must be new: reusing one would overwrite a saved run."""
+    if not args.thread:
+        return
+    existing = registry.get(args.thread)
+    if existing is not None:
+        raise UserError(
+            f"thread {args.thread!r} already exists ({existing.problem_id}, {existing.status}); "
+            f"`hi-moe resume {args.thread}` continues it, or pick another --thread"
+        )
+    if graph.get_state({"configurable": {"thread_id": args.thread}}).values:
+        raise UserError(f"thread {args.thread!r} already has checkpoints; pick another --thread")
+
+
+def solve_one(
+    args: argparse.Namespace,
+    graph,
+    live: Context,
+    registry: RunRegistry,
+    problem: Problem,
+    target: str,
+    verbose: bool,
+) -> RunResult:
+    """Run one problem in a new thread, grade it, record and (when verbose) print it."""
+    thread_id = args.thread or new_thread_id(problem.id)
+    record = new_record(
+        thread_id,
+        problem.id,
+        args.dataset,
+        target,
+        saved_settings(live),
+        mock=args.mock,
+        mock_wrong_tries=args.mock_wrong_tries,
+    )
+    registry.add(record)
+    if verbose:
+        console.print(f"[bold]{problem.id}[/] {problem.title}  thread {thread_id}")
+    on_step = print_step if verbose and not args.quiet else None
+    started = time.perf_counter()
+    state = run_thread(graph, thread_id, live, {"task": problem.visible_task()}, on_step)
+    result, path = finish(thread_id, state, problem, time.perf_counter() - started, live)
+    registry.finish(thread_id, result.status, str(path))
+    if verbose:
+        print_result(result, str(path))
+    return result
+
+
 def cmd_solve(args: argparse.Namespace) -> int:
     if args.mock_wrong_tries < 0 or args.mock_latency < 0:
         raise UserError("--mock-wrong-tries and --mock-latency must not be negative")
@@ -145,64 +192,31 @@ def cmd_solve(args: argparse.Namespace) -> int:
     if args.thread and len(problems) > 1:
         raise UserError("--thread names one run; use it with a single --problem")
     registry = RunRegistry(context.home_dir / "runs.sqlite")
-    if args.thread and (existing := registry.get(args.thread)) is not None:
-        raise UserError(
-            f"thread {args.thread!r} already exists ({existing.problem_id}, {existing.status}); "
-            f"`hi-moe resume {args.thread}` continues it, or pick another --thread"
-        )
     target = checkpoint_target(args, context)
-    results: list[RunResult] = []
     mock = problems if args.mock else None
+    single = len(problems) == 1
+    results: list[RunResult] = []
     with (
         open_checkpointer(target) as saver,
         model_endpoint(context, mock, args.mock_wrong_tries, args.mock_latency) as live,
-    ):
-        client_for(live)
-        graph = build_graph(saver)
-        if args.thread and graph.get_state({"configurable": {"thread_id": args.thread}}).values:
-            raise UserError(
-                f"thread {args.thread!r} already has checkpoints in {target}; pick another --thread"
-            )
-        single = len(problems) == 1
-        with Progress(
+        Progress(
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             console=console,
             disable=single,
-        ) as bar:
-            job = bar.add_task("solving", total=len(problems))
-            for problem in problems:
-                bar.update(job, description=f"solving {problem.id}")
-                thread_id = args.thread or new_thread_id(problem.id)
-                registry.add(
-                    new_record(
-                        thread_id,
-                        problem.id,
-                        args.dataset,
-                        target,
-                        saved_settings(context),
-                        mock=args.mock,
-                        mock_wrong_tries=args.mock_wrong_tries,
-                    )
-                )
-                on_step = print_step if single and not args.quiet else None
-                if single:
-                    console.print(f"[bold]{problem.id}[/] {problem.title}  thread {thread_id}")
-                started = time.perf_counter()
-                state = run_thread(
-                    graph, thread_id, live, {"task": problem.visible_task()}, on_step
-                )
-                result, path = finish(
-                    thread_id, state, problem, time.perf_counter() - started, live
-                )
-                registry.finish(thread_id, result.status, str(path))
-                results.append(result)
-                if single:
-                    print_result(result, str(path))
-                bar.advance(job)
-    if len(results) > 1:
+        ) as bar,
+    ):
+        client_for(live)
+        graph = build_graph(saver)
+        check_new_thread(args, registry, graph)
+        job = bar.add_task("solving", total=len(problems))
+        for problem in problems:
+            bar.update(job, description=f"solving {problem.id}")
+            results.append(solve_one(args, graph, live, registry, problem, target, single))
+            bar.advance(job)
+    if not single:
         print_batch(results)
         summary = context.home_dir / "results" / f"batch-{int(time.time())}.json"
         summary.write_text(json.dumps([asdict(r) for r in results], indent=2))
@@ -258,11 +272,17 @@ def thread_status(graph, thread_id: str) -> tuple[str, int]:
 def cmd_threads(args: argparse.Namespace) -> int:
     context = make_context(args)
     records = RunRegistry(context.home_dir / "runs.sqlite").all()
+    by_target: dict[str, list[RunRecord]] = {}
+    for record in records:
+        by_target.setdefault(args.checkpoint or record.checkpoint, []).append(record)
+    statuses = {}
+    for target, group in by_target.items():
+        with open_checkpointer(target) as saver:
+            graph = build_graph(saver)
+            statuses.update({r.thread_id: thread_status(graph, r.thread_id) for r in group})
     rows = []
     for record in records:
-        target = args.checkpoint or record.checkpoint
-        with open_checkpointer(target) as saver:
-            status, steps = thread_status(build_graph(saver), record.thread_id)
+        status, steps = statuses[record.thread_id]
         rows.append(
             {
                 "thread_id": record.thread_id,
