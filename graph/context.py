@@ -50,6 +50,12 @@ class Context:
 
     routing_mode: RoutingMode = "winner_take_all"
     ensemble_k: int = 3
+    routing_seed: int = 0
+    """Seed of the probabilistic routing mode (with thread and subgoal: reproducible)."""
+
+    dispatcher_weight: float = 0.25
+    """Prior added to the dispatcher model's named specialist before renormalising scores."""
+
     max_retries: int = 2
     """Self-correction retries per subtask after the first try."""
 
@@ -100,6 +106,14 @@ class Context:
     @property
     def call_log_path(self) -> Path:
         return self.home_dir / "calls.sqlite"
+
+    @property
+    def router_dir(self) -> Path:
+        return self.home_dir / "router"
+
+    @property
+    def routing_log_path(self) -> Path:
+        return self.home_dir / "routing.sqlite"
 
     def tier_models(self) -> dict[str, str]:
         return {

@@ -66,6 +66,9 @@ class Subtask(BaseModel):
     constraints: list[str] = Field(default_factory=list)
     acceptance: list[str] = Field(default_factory=list)
     specialists: list[str]
+    """Chosen specialists, best router score first."""
+    router_scores: dict[str, float] = Field(default_factory=dict)
+    routing_id: int | None = None
 
 
 class Candidate(BaseModel):

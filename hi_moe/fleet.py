@@ -9,8 +9,6 @@ from pathlib import Path
 
 from hi_moe.errors import UserError
 
-DEFAULT_SPECIALIST = "general"
-
 
 class FleetError(UserError):
     """The registry file is missing or invalid; the message names the problem."""
@@ -39,10 +37,6 @@ class Fleet:
     @property
     def names(self) -> list[str]:
         return [s.name for s in self.specialists]
-
-    @property
-    def default(self) -> str:
-        return DEFAULT_SPECIALIST if DEFAULT_SPECIALIST in self.names else self.names[0]
 
 
 @cache

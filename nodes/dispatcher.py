@@ -1,7 +1,10 @@
-"""Routing Dispatcher: turns the current subgoal into a subtask and picks the specialist for it.
+"""Routing Dispatcher: turns the current subgoal into a subtask and picks its specialist(s).
 
-The dispatcher model names a specialist from the fleet (constrained by the JSON schema);
-a name outside the fleet or an unusable reply falls back to the fleet's default specialist.
+The embedding router scores every specialist against the subtask; the dispatcher model may
+name one specialist too (constrained to the fleet by the JSON schema), which adds
+`dispatcher_weight` to that specialist's score before renormalising. The routing mode then
+takes the best one (winner_take_all), samples one (probabilistic, seeded) or takes the top K
+(ensemble, run in parallel). Every decision is logged with its scores.
 """
 
 from __future__ import annotations
@@ -13,13 +16,15 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field, create_model
 
 from graph.context import Context
-from graph.state import State, Subtask
+from graph.state import Part, State, Subgoal, Subtask
 from hi_moe.fleet import Fleet, load_fleet
 from hi_moe.prompting import render
-from nodes.support import context_of, llm_update, tier_calls
+from hi_moe.router import choose, router_for
+from nodes.support import context_of, current_thread_id, llm_update, routing_log, tier_calls
 
 log = logging.getLogger(__name__)
 EXAMPLE = '{"objective": "...", "constraints": ["..."], "specialist": "python"}'
+ROUTING_TEXT_CHARS = 500
 
 
 def draft_schema(fleet: Fleet) -> type[BaseModel]:
@@ -32,10 +37,16 @@ def draft_schema(fleet: Fleet) -> type[BaseModel]:
     )
 
 
+def routing_text(subgoal: Subgoal, part: Part) -> str:
+    """What the router embeds: the part's own statement first, then the plan's objective."""
+    return f"{part.statement.strip()}\n{subgoal.objective}"[:ROUTING_TEXT_CHARS]
+
+
 def node(state: State, runtime: Runtime[Context]) -> dict:
     context = context_of(runtime)
-    assert state.plan is not None
+    assert state.plan is not None and state.task is not None
     subgoal = next(g for g in state.plan.subgoals if g.id == state.current_subgoal)
+    part = next(p for p in state.task.parts if p.name == subgoal.part)
     fleet = load_fleet(context.fleet_path)
     calls = tier_calls(runtime, "dispatcher", context.dispatcher_model, context.temperature)
     earlier = [o for o in state.outcomes if o.part == subgoal.part][-1:]
@@ -52,13 +63,28 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
     )
     draft = calls.json(messages, draft_schema(fleet), EXAMPLE)
     if draft is None:
-        log.warning("dispatcher: no usable reply; routing to %s", fleet.default)
+        log.warning("dispatcher: no usable reply; routing on the router's scores alone")
+    text = routing_text(subgoal, part)
+    thread_id = current_thread_id()
+    chosen, scores = choose(
+        router_for(fleet, context.fleet_path, context.router_dir).score(text),
+        context.routing_mode,
+        context.ensemble_k,
+        seed=f"{context.routing_seed}:{thread_id}:{subgoal.id}:{state.plan.version}",
+        preferred=draft.specialist if draft else None,
+        preference_weight=context.dispatcher_weight,
+    )
+    decision_id = routing_log(context.routing_log_path).record(
+        thread_id, subgoal.id, text, context.routing_mode, scores, chosen
+    )
     subtask = Subtask(
         subgoal_id=subgoal.id,
         part=subgoal.part,
         objective=(draft.objective[:400] if draft else "") or subgoal.objective,
         constraints=[c[:200] for c in draft.constraints[:4]] if draft else [],
         acceptance=subgoal.acceptance,
-        specialists=[draft.specialist if draft else fleet.default],
+        specialists=chosen,
+        router_scores={name: round(scores[name], 4) for name in chosen},
+        routing_id=decision_id,
     )
     return {**llm_update(calls), "subtask": subtask, "try_index": 0, "previous_attempt": None}

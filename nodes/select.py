@@ -1,7 +1,7 @@
 """Select: keeps the round's best candidate, then settles the subgoal or asks for a retry.
 
 Best = most visible tests passed, then ran without error, then stated confidence, then the
-specialist's rank in the subtask (the router's order).
+router's score (the subtask lists its specialists best first).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from langgraph.runtime import Runtime
 
 from graph.context import Context
 from graph.state import Attempt, OutcomeReport, State, Subtask
-from nodes.support import context_of
+from nodes.support import context_of, routing_log
 
 
 def best_attempt(attempts: list[Attempt], subtask: Subtask) -> Attempt:
@@ -55,7 +55,11 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
         if a.subgoal_id == subtask.subgoal_id and a.try_index == state.try_index
     ]
     best = best_attempt(round_attempts, subtask)
-    if best.passed_all or state.try_index >= context_of(runtime).max_retries:
+    context = context_of(runtime)
+    if best.passed_all or state.try_index >= context.max_retries:
         outcome = settle(best, subtask, plan.version, state.try_index + 1)
+        if subtask.routing_id is not None:
+            passed = {a.specialist: a.passed_all for a in round_attempts}
+            routing_log(context.routing_log_path).record_outcome(subtask.routing_id, passed)
         return {"outcomes": [outcome], "subtask": None, "previous_attempt": None}
     return {"try_index": state.try_index + 1, "previous_attempt": best}

@@ -1,12 +1,16 @@
-"""What every tier node needs to talk to the endpoint: its client and thread id."""
+"""What the tier nodes share: settings, the endpoint client, the thread id, the routing log."""
 
 from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
 
 from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
 from graph.context import Context
 from hi_moe.endpoints import client_for
+from hi_moe.routing_log import RoutingLog
 from hi_moe.tier_calls import TierCalls
 
 
@@ -15,10 +19,19 @@ def context_of(runtime: Runtime[Context]) -> Context:
     return runtime.context if runtime.context is not None else Context()
 
 
+def current_thread_id() -> str | None:
+    return get_config().get("configurable", {}).get("thread_id")
+
+
+@cache
+def routing_log(path: Path) -> RoutingLog:
+    return RoutingLog(path)
+
+
 def tier_calls(runtime: Runtime[Context], tier: str, model: str, temperature: float) -> TierCalls:
     """A fresh call recorder for one node run of `tier`."""
     context = context_of(runtime)
-    thread_id = get_config().get("configurable", {}).get("thread_id")
+    thread_id = current_thread_id()
     return TierCalls(
         client=client_for(context),
         tier=tier,

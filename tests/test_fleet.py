@@ -21,7 +21,6 @@ def test_repo_fleet_has_the_core_specialists():
     assert len(fleet.specialists) >= 6
     for name in ("python", "algorithms", "math", "debugging", "refactoring", "general"):
         assert name in fleet.names
-    assert fleet.default == "general"
     assert all(s.model and s.description for s in fleet.specialists)
 
 
@@ -32,7 +31,6 @@ def test_fields_and_defaults(tmp_path):
     a, b = fleet.get("a"), fleet.get("b")
     assert (a.model, a.examples, a.temperature, a.adapter) == ("a-lora", ("x", "y"), 0.7, "a.gguf")
     assert (b.examples, b.temperature, b.adapter) == ((), 0.2, None)
-    assert fleet.default == "a"
 
 
 def test_get_unknown_specialist(tmp_path):

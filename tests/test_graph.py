@@ -109,7 +109,7 @@ def test_malformed_json_gets_one_repair_then_a_fallback(make_harness):
     assert node_names(harness).count("dispatcher") == 2
     assert state.format_errors == 4
     assert state.plan is not None and [g.part for g in state.plan.subgoals] == ["reverse_string"]
-    assert state.subtask is None and state.attempts[0].specialist == "general"
+    assert state.subtask is None and state.attempts[0].specialist == "python"  # router alone
 
 
 def test_plan_draft_with_unknown_parts_is_repaired_to_the_task_parts(make_harness):

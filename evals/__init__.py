@@ -1,0 +1,1 @@
+"""Evaluation and benchmark programs, reachable from the `hi-moe` CLI."""

@@ -1,0 +1,148 @@
+"""Embedding router: scores a subtask against every specialist of the fleet.
+
+Specialist descriptions and examples are embedded into a persistent Chroma collection named
+after a fingerprint of the registry, so it is rebuilt only when fleet.toml changes; a corrupt
+store is deleted and rebuilt. A subtask's score for a specialist is its mean cosine similarity
+to that specialist's nearest documents, softmax-normalised over the fleet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import random
+import shutil
+import threading
+from dataclasses import asdict
+from pathlib import Path
+
+import chromadb
+from chromadb.config import Settings
+
+from hi_moe.embeddings import MODEL_NAME, embed
+from hi_moe.errors import UserError
+from hi_moe.fleet import Fleet
+
+log = logging.getLogger(__name__)
+SOFTMAX_TEMPERATURE = 0.05
+NEAREST = 5
+"""A specialist's similarity is the mean of its NEAREST closest documents (kNN-style)."""
+COLLECTION_PREFIX = "specialists-"
+
+
+def fingerprint(fleet: Fleet) -> str:
+    payload = json.dumps([asdict(s) for s in fleet.specialists], sort_keys=True) + MODEL_NAME
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def nearest_mean(values: list[float], count: int) -> float:
+    closest = sorted(values, reverse=True)[:count]
+    return sum(closest) / len(closest) if closest else -1.0
+
+
+def softmax(similarities: dict[str, float]) -> dict[str, float]:
+    top = max(similarities.values())
+    weights = {k: math.exp((v - top) / SOFTMAX_TEMPERATURE) for k, v in similarities.items()}
+    total = sum(weights.values())
+    ranked = sorted(weights.items(), key=lambda item: -item[1])
+    return {name: weight / total for name, weight in ranked}
+
+
+class Router:
+    """Scores subtasks against a fleet using a persistent Chroma collection."""
+
+    def __init__(self, fleet: Fleet, store_dir: Path) -> None:
+        self.fleet = fleet
+        self.store_dir = store_dir
+        self._collection = self._open()
+
+    def _open(self) -> chromadb.Collection:
+        try:
+            return self._open_store()
+        except Exception as exc:  # chromadb raises many types for a damaged store
+            log.warning("router store %s is unusable (%s); rebuilding it", self.store_dir, exc)
+            shutil.rmtree(self.store_dir, ignore_errors=True)
+            return self._open_store()
+
+    def _open_store(self) -> chromadb.Collection:
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        client = chromadb.PersistentClient(
+            path=str(self.store_dir), settings=Settings(anonymized_telemetry=False)
+        )
+        name = COLLECTION_PREFIX + fingerprint(self.fleet)
+        for stale in client.list_collections():
+            if stale.name.startswith(COLLECTION_PREFIX) and stale.name != name:
+                client.delete_collection(stale.name)
+        collection = client.get_or_create_collection(name, metadata={"hnsw:space": "cosine"})
+        if collection.count() == 0:
+            self._fill(collection)
+        return collection
+
+    def _fill(self, collection: chromadb.Collection) -> None:
+        ids, texts, owners = [], [], []
+        for specialist in self.fleet.specialists:
+            for index, text in enumerate([specialist.description, *specialist.examples]):
+                ids.append(f"{specialist.name}/{index}")
+                texts.append(text)
+                owners.append({"specialist": specialist.name})
+        collection.add(ids=ids, documents=texts, metadatas=owners, embeddings=embed(texts))
+
+    def score(self, text: str) -> dict[str, float]:
+        """Softmax-normalised scores for every specialist, best first."""
+        found = self._collection.query(
+            query_embeddings=embed([text]),
+            n_results=self._collection.count(),
+            include=["metadatas", "distances"],
+        )
+        similarities: dict[str, list[float]] = {name: [] for name in self.fleet.names}
+        for meta, distance in zip(found["metadatas"][0], found["distances"][0], strict=True):
+            similarities[str(meta["specialist"])].append(1.0 - distance)
+        return softmax(
+            {name: nearest_mean(values, NEAREST) for name, values in similarities.items()}
+        )
+
+
+def choose(
+    scores: dict[str, float],
+    mode: str,
+    k: int,
+    seed: str,
+    preferred: str | None = None,
+    preference_weight: float = 0.0,
+) -> tuple[list[str], dict[str, float]]:
+    """The specialists to run (best first) and the combined scores.
+
+    The dispatcher's `preferred` specialist gets `preference_weight` added before
+    renormalising: a prior from the planner on top of the embedding evidence.
+    """
+    combined = dict(scores)
+    if preferred in combined and preference_weight > 0:
+        combined[preferred] += preference_weight
+        total = sum(combined.values())
+        combined = {name: value / total for name, value in combined.items()}
+    ranked = sorted(combined, key=lambda name: -combined[name])
+    if mode == "winner_take_all":
+        return ranked[:1], combined
+    if mode == "probabilistic":
+        pick = random.Random(seed).choices(ranked, weights=[combined[n] for n in ranked])[0]
+        return [pick], combined
+    if mode == "ensemble":
+        if k > len(ranked):
+            raise UserError(f"ensemble of {k} needs {k} specialists; the fleet has {len(ranked)}")
+        return ranked[:k], combined
+    raise UserError(f"unknown routing mode {mode!r}: winner_take_all, probabilistic or ensemble")
+
+
+_routers: dict[tuple[str, str], Router] = {}
+_lock = threading.Lock()
+
+
+def router_for(fleet: Fleet, fleet_path: str, store_dir: Path) -> Router:
+    """One router per (registry, store) in a process."""
+    key = (fleet_path, str(store_dir))
+    with _lock:
+        if key not in _routers:
+            _routers[key] = Router(fleet, store_dir)
+        return _routers[key]
