@@ -53,6 +53,9 @@ class Context:
     routing_seed: int = 0
     """Seed of the probabilistic routing mode (with thread and subgoal: reproducible)."""
 
+    router_store: str = ""
+    """Directory of the router's Chroma store; empty means ~/.cache/hi-moe/router."""
+
     dispatcher_weight: float = 0.25
     """Prior added to the dispatcher model's named specialist before renormalising scores."""
 
@@ -109,7 +112,12 @@ class Context:
 
     @property
     def router_dir(self) -> Path:
-        return self.home_dir / "router"
+        """The router's Chroma store: a cache keyed by the registry's fingerprint, so one store
+        serves every run of this user."""
+        if self.router_store:
+            return Path(self.router_store)
+        cache_root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        return Path(cache_root) / "hi-moe" / "router"
 
     @property
     def routing_log_path(self) -> Path:

@@ -50,6 +50,14 @@ def softmax(similarities: dict[str, float]) -> dict[str, float]:
     return {name: weight / total for name, weight in ranked}
 
 
+def forget_chroma_system(path: Path) -> None:
+    """Drop chromadb's per-path cached client system, which stays broken after a failed open."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    SharedSystemClient._identifier_to_system.pop(str(path), None)
+    SharedSystemClient._identifier_to_refcount.pop(str(path), None)
+
+
 class Router:
     """Scores subtasks against a fleet using a persistent Chroma collection."""
 
@@ -63,6 +71,7 @@ class Router:
             return self._open_store()
         except Exception as exc:  # chromadb raises many types for a damaged store
             log.warning("router store %s is unusable (%s); rebuilding it", self.store_dir, exc)
+            forget_chroma_system(self.store_dir)
             shutil.rmtree(self.store_dir, ignore_errors=True)
             return self._open_store()
 

@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -29,6 +30,9 @@ def clean_environment(monkeypatch):
             monkeypatch.delenv(name)
     monkeypatch.setenv("LANGSMITH_TRACING", "false")
     monkeypatch.setattr(console, "width", 400)
+
+
+REPO_FLEET = str(Path(__file__).resolve().parent.parent / "fleet.toml")
 
 
 @dataclass
