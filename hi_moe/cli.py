@@ -82,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--max-retries", type=int, help="self-correction retries per subtask")
     solve.add_argument("--max-replans", type=int, help="strategy revisions per run")
     solve.add_argument("--quiet", action="store_true", help="no per-step lines")
+    solve.add_argument("--routing-mode", choices=["winner_take_all", "probabilistic", "ensemble"])
+    solve.add_argument("--ensemble-k", type=int, help="specialists per subtask in ensemble mode")
     add_run_options(solve)
 
     resume = commands.add_parser("resume", help="continue a run from its last checkpoint")
@@ -103,6 +105,20 @@ def build_parser() -> argparse.ArgumentParser:
     gsm8k.add_argument("file", type=Path)
     gsm8k.add_argument("--out", type=Path, default=Path("datasets/gsm8k.jsonl"))
 
+    export = commands.add_parser(
+        "export-training", help="write settled routing decisions as train/validation JSONL"
+    )
+    export.add_argument("--out", type=Path, default=Path("training"))
+    export.add_argument("--validation-fraction", type=float, default=0.2)
+    export.add_argument("--home", help="directory of the routing log (default: .hi_moe)")
+
+    bench = commands.add_parser("bench", help="benchmarks: routing, ensemble")
+    bench.add_argument("suite", choices=["routing", "ensemble"])
+    bench.add_argument("--split", default="test", help="routing: dev, test or all")
+    bench.add_argument("--k", type=int, default=3, help="ensemble: specialists")
+    bench.add_argument("--latency", type=float, default=0.3, help="ensemble: seconds per call")
+    bench.add_argument("--out", type=Path, default=Path(".hi_moe/bench"))
+
     problems = commands.add_parser("problems", help="list the problems of a dataset")
     problems.add_argument("--dataset", default="builtin")
     return parser
@@ -116,6 +132,8 @@ def make_context(args: argparse.Namespace, settings: dict | None = None) -> Cont
         "home": args.home,
         "max_retries": getattr(args, "max_retries", None),
         "max_replans": getattr(args, "max_replans", None),
+        "routing_mode": getattr(args, "routing_mode", None),
+        "ensemble_k": getattr(args, "ensemble_k", None),
     }
     overrides = {k: v for k, v in flags.items() if v is not None}
     if settings is not None:
@@ -353,6 +371,38 @@ def cmd_prepare_gsm8k(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_training(args: argparse.Namespace) -> int:
+    from hi_moe.training_export import export_routing
+
+    context = Context(**({"home": args.home} if args.home else {}))
+    summary = export_routing(context.routing_log_path, args.out, args.validation_fraction)
+    console.print(
+        f"wrote {summary.train} train and {summary.validation} validation routing examples "
+        f"to {args.out} ({summary.skipped} decisions without a known outcome skipped)"
+    )
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.suite == "routing":
+        from evals import bench_routing
+
+        context = Context()
+        report = bench_routing.run(context.fleet_path, context.router_dir, args.split)
+        console.print(bench_routing.render(report))
+        path = bench_routing.save(report, args.out)
+    else:
+        from evals import bench_ensemble
+
+        report = bench_ensemble.run(args.k, args.latency)
+        console.print(bench_ensemble.render(report))
+        path = args.out / "ensemble.json"
+        path.write_text(json.dumps(asdict(report), indent=2))
+    console.print(f"report {path}")
+    return 0
+
+
 def cmd_problems(args: argparse.Namespace) -> int:
     for problem in load_dataset(args.dataset):
         console.print(f"{problem.id:16} {problem.kind:5} {problem.domain:16} {problem.title}")
@@ -367,6 +417,8 @@ COMMANDS = {
     "modal-status": cmd_modal_status,
     "prepare-gsm8k": cmd_prepare_gsm8k,
     "problems": cmd_problems,
+    "export-training": cmd_export_training,
+    "bench": cmd_bench,
 }
 
 

@@ -36,6 +36,8 @@ class FakeEndpoint:
         self.responder = responder
         self.latency_s = latency_s
         self.requests: list[dict] = []
+        self.spans: list[tuple[str, float, float]] = []
+        """(model, start, end) of every answered completion, in perf_counter seconds."""
         self._failures: list[int] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -74,9 +76,12 @@ class FakeEndpoint:
         model = body.get("model", "")
         if model not in self.models:
             return 404, {"error": {"message": f"model {model!r} not found"}}
+        started = time.perf_counter()
         time.sleep(self.latency_s)
         messages = body.get("messages", [])
         text = self.responder(model, messages, body.get("response_format"))
+        with self._lock:
+            self.spans.append((model, started, time.perf_counter()))
         prompt_tokens = sum(count_tokens(str(m.get("content", ""))) for m in messages)
         completion_tokens = count_tokens(text)
         return 200, {

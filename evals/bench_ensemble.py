@@ -1,0 +1,58 @@
+"""Ensemble fan-out benchmark: K specialists against a fake endpoint with a fixed latency.
+
+The fan-out is parallel when the specialist phase takes about one call's latency, not K.
+Run: hi-moe bench ensemble [--latency 0.3] [--k 3]
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from graph.builder import build_graph
+from graph.checkpoint import open_checkpointer
+from graph.context import Context
+from hi_moe.endpoints import required_models
+from hi_moe.fake_endpoint import FakeEndpoint
+from hi_moe.mock_model import ScriptedModel
+from hi_moe.problems import get_problem
+from hi_moe.runs import run_thread
+
+TIER_MODELS = {"architect", "dispatcher", "monitor"}
+
+
+@dataclass
+class EnsembleReport:
+    k: int
+    latency_s: float
+    fan_out_s: float
+    """From the first specialist request's start to the last one's end."""
+    sequential_s: float
+    """What K calls one after another would take."""
+    speedup: float
+
+
+def run(k: int = 3, latency_s: float = 0.3, problem_id: str = "builtin/0") -> EnsembleReport:
+    problem = get_problem(problem_id)
+    with tempfile.TemporaryDirectory() as home:
+        base = Context(home=home, routing_mode="ensemble", ensemble_k=k)
+        responder = ScriptedModel([problem])
+        with FakeEndpoint(sorted(required_models(base)), responder, latency_s) as endpoint:
+            context = Context(
+                home=home, base_url=endpoint.base_url, routing_mode="ensemble", ensemble_k=k
+            )
+            with open_checkpointer(str(Path(home) / "checkpoints.sqlite")) as saver:
+                run_thread(build_graph(saver), "bench", context, {"problem_id": problem_id})
+            spans = [(s, e) for model, s, e in endpoint.spans if model not in TIER_MODELS]
+    fan_out = max(e for _, e in spans) - min(s for s, _ in spans)
+    sequential = k * latency_s
+    return EnsembleReport(k, latency_s, fan_out, sequential, sequential / fan_out)
+
+
+def render(report: EnsembleReport) -> str:
+    return (
+        f"ensemble of {report.k} at {report.latency_s * 1000:.0f} ms per call: fan-out took "
+        f"{report.fan_out_s * 1000:.0f} ms (sequential would be {report.sequential_s * 1000:.0f}"
+        f" ms): {report.speedup:.2f}x"
+    )
