@@ -21,6 +21,7 @@ from hi_moe.costs import load_prices
 from hi_moe.display import console, print_batch, print_result, print_step
 from hi_moe.endpoints import MODAL_KEY_ENV, MODAL_URL_ENV, client_for
 from hi_moe.errors import UserError
+from hi_moe.fleet import load_fleet
 from hi_moe.problems import DATASET_NAMES, Problem, get_problem, load_dataset
 from hi_moe.run_registry import RunRecord, RunRegistry, new_record
 from hi_moe.runs import (
@@ -206,6 +207,9 @@ def cmd_solve(args: argparse.Namespace) -> int:
         raise UserError("--mock-wrong-tries and --mock-latency must not be negative")
     context = make_context(args)
     load_prices(context.price_table)
+    fleet_size = len(load_fleet(context.fleet_path).specialists)
+    if context.routing_mode == "ensemble" and context.ensemble_k > fleet_size:
+        raise UserError(f"--ensemble-k {context.ensemble_k} exceeds the fleet ({fleet_size})")
     problems = selected_problems(args)
     if args.thread and len(problems) > 1:
         raise UserError("--thread names one run; use it with a single --problem")

@@ -64,3 +64,22 @@ def test_hierarchy_runs_end_to_end_on_the_real_model(server, tmp_path):
         assert "monitor" in tiers, "a failed subgoal with a replan left must consult the monitor"
         assert any(p.by_model or "fallback" in p.reason for p in state.progress)
     assert sum(u.calls for u in state.usage.by_tier.values()) == len(rows)
+
+
+def test_ensemble_completes_on_a_server_that_answers_one_request_at_a_time(server, tmp_path):
+    from graph.builder import build_graph
+    from graph.checkpoint import open_checkpointer
+
+    context = Context(
+        home=str(tmp_path),
+        base_url=server.base_url,
+        routing_mode="ensemble",
+        ensemble_k=2,
+        max_retries=0,
+        max_replans=0,
+    )
+    with open_checkpointer(str(tmp_path / "checkpoints.sqlite")) as saver:
+        state = run_thread(build_graph(saver), "ens-1", context, {"problem_id": "builtin/0"})
+    assert state.result is not None
+    assert len(state.attempts) == 2 and len({a.specialist for a in state.attempts}) == 2
+    assert state.usage.by_tier["specialist"].calls == 2

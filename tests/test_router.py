@@ -142,3 +142,11 @@ def test_ensemble_runs_specialists_in_parallel_and_keeps_the_best(make_harness):
 def test_fake_endpoint_is_loopback_only():
     with FakeEndpoint(["m"], lambda *_: "x") as endpoint:
         assert endpoint.base_url.startswith("http://127.0.0.1:")
+
+
+def test_cli_refuses_an_ensemble_wider_than_the_fleet(tmp_path, capsys):
+    from hi_moe.cli import main
+
+    args = ["solve", "--mock", "--problem", "0", "--routing-mode", "ensemble", "--ensemble-k"]
+    assert main([*args, "9", "--home", str(tmp_path)]) == 2
+    assert "exceeds the fleet" in capsys.readouterr().out
