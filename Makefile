@@ -11,6 +11,7 @@ PROBLEM ?= 0
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
+	command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && (apt-get update -qq && apt-get install -y -qq bubblewrap) >/dev/null 2>&1; } || echo "bubblewrap not installed: the sandbox falls back to unshare"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "$(TORCH_SPEC)"

@@ -39,7 +39,7 @@ class Problem(BaseModel):
     visible_tests: list[TestCase] = Field(default_factory=list)
     hidden_tests: list[TestCase] = Field(default_factory=list)
     hidden_check: str | None = None
-    """HumanEval style: code defining `check(candidate)`, run against the solution."""
+    """HumanEval style: trusted code defining `check(candidate)` (and any helpers it calls)."""
     answer: str | None = None
     """Math problems: the numeric answer the printed output must equal."""
 
@@ -108,7 +108,8 @@ def humaneval_problems() -> tuple[Problem, ...]:
                 entry_point=raw["entry_point"],
                 reference=raw["prompt"] + raw["canonical_solution"],
                 visible_tests=docstring_tests(raw["prompt"], raw["entry_point"]),
-                hidden_check=raw["test"],
+                # The prompt defines helpers the check calls (poly, encode_cyclic): trusted text.
+                hidden_check=raw["prompt"] + "\n" + raw["test"],
             )
         )
     return tuple(problems)
