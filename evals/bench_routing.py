@@ -11,6 +11,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from evals.stats import percentile
 from hi_moe.errors import UserError
 from hi_moe.fleet import load_fleet
 from hi_moe.router import Router
@@ -35,11 +36,6 @@ def load_routing_set(split: str) -> list[dict]:
     if not chosen:
         raise UserError(f"no routing examples in split {split!r} (use dev, test or all)")
     return chosen
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(int(fraction * len(ordered)), len(ordered) - 1)]
 
 
 def run(fleet_path: str, store_dir: Path, split: str = "test") -> RoutingReport:

@@ -1,6 +1,6 @@
 """Sandbox overhead: wall time of validating a trivial solution, per local isolation.
 
-Run: .venv/bin/python evals/bench_sandbox.py [--runs 30]
+Run: hi-moe bench sandbox  (or python evals/bench_sandbox.py --runs 30)
 """
 
 from __future__ import annotations
@@ -10,17 +10,13 @@ import os
 import statistics
 import time
 
+from evals.stats import percentile
 from graph.state import TestCase
 from hi_moe.sandbox import check_function
 from hi_moe.sandbox_isolation import LOCAL_KINDS, SANDBOX_ENV, isolation, why_not
 
 SOLUTION = "def add(a, b):\n    return a + b\n"
 TESTS = [TestCase(call="add(1, 2)", expected="3"), TestCase(call="add(-1, 1)", expected="0")]
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(int(fraction * len(ordered)), len(ordered) - 1)]
 
 
 def time_checks(runs: int) -> list[float]:
@@ -35,21 +31,33 @@ def time_checks(runs: int) -> list[float]:
     return times
 
 
+def report(runs: int = 30) -> str:
+    """Median and p95 per available isolation, one line each."""
+    lines = [f"default isolation here: {isolation()}"]
+    chosen = os.environ.get(SANDBOX_ENV)
+    try:
+        for kind in LOCAL_KINDS:
+            if reason := why_not(kind):
+                lines.append(f"{kind:>10}: unavailable ({reason})")
+                continue
+            os.environ[SANDBOX_ENV] = kind
+            times = time_checks(runs)
+            lines.append(
+                f"{kind:>10}: median {statistics.median(times):6.1f} ms, "
+                f"p95 {percentile(times, 0.95):6.1f} ms over {runs} runs (2 tests each)"
+            )
+    finally:
+        if chosen is None:
+            os.environ.pop(SANDBOX_ENV, None)
+        else:
+            os.environ[SANDBOX_ENV] = chosen
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30)
-    args = parser.parse_args()
-    print(f"default isolation here: {isolation()}")
-    for kind in LOCAL_KINDS:
-        if reason := why_not(kind):
-            print(f"{kind:>10}: unavailable ({reason})")
-            continue
-        os.environ[SANDBOX_ENV] = kind
-        times = time_checks(args.runs)
-        print(
-            f"{kind:>10}: median {statistics.median(times):6.1f} ms, "
-            f"p95 {percentile(times, 0.95):6.1f} ms over {args.runs} runs (2 tests each)"
-        )
+    print(report(parser.parse_args().runs))
 
 
 if __name__ == "__main__":

@@ -113,8 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--validation-fraction", type=float, default=0.2)
     export.add_argument("--home", help="directory of the routing log (default: .hi_moe)")
 
-    bench = commands.add_parser("bench", help="benchmarks: routing, ensemble")
-    bench.add_argument("suite", choices=["routing", "ensemble"])
+    bench = commands.add_parser("bench", help="benchmarks: routing, ensemble, sandbox")
+    bench.add_argument("suite", choices=["routing", "ensemble", "sandbox"])
+    bench.add_argument("--runs", type=int, default=30, help="sandbox: validations to time")
     bench.add_argument("--split", default="test", help="routing: dev, test or all")
     bench.add_argument("--k", type=int, default=3, help="ensemble: specialists")
     bench.add_argument("--latency", type=float, default=0.3, help="ensemble: seconds per call")
@@ -389,7 +390,14 @@ def cmd_export_training(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
-    if args.suite == "routing":
+    if args.suite == "sandbox":
+        from evals import bench_sandbox
+
+        text = bench_sandbox.report(args.runs)
+        console.print(text)
+        path = args.out / "sandbox.txt"
+        path.write_text(text + "\n")
+    elif args.suite == "routing":
         from evals import bench_routing
 
         context = Context()

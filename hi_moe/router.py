@@ -3,7 +3,8 @@
 Specialist descriptions and examples are embedded into a persistent Chroma collection named
 after a fingerprint of the registry, so it is rebuilt only when fleet.toml changes; a corrupt
 store is deleted and rebuilt. A subtask's score for a specialist is its mean cosine similarity
-to that specialist's nearest documents, softmax-normalised over the fleet.
+to that specialist's nearest documents, softmax-normalised over the fleet; the stored embeddings
+are read once and compared in memory.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import random
 import shutil
 import threading
 from dataclasses import asdict
+from functools import cached_property
 from pathlib import Path
 
 import chromadb
+import numpy as np
 from chromadb.config import Settings
 
 from hi_moe.embeddings import MODEL_NAME, embed
@@ -100,17 +103,21 @@ class Router:
 
     def score(self, text: str) -> dict[str, float]:
         """Softmax-normalised scores for every specialist, best first."""
-        found = self._collection.query(
-            query_embeddings=embed([text]),
-            n_results=self._collection.count(),
-            include=["metadatas", "distances"],
-        )
-        similarities: dict[str, list[float]] = {name: [] for name in self.fleet.names}
-        for meta, distance in zip(found["metadatas"][0], found["distances"][0], strict=True):
-            similarities[str(meta["specialist"])].append(1.0 - distance)
+        documents, owners = self._stored
+        similarities = documents @ np.asarray(embed([text])[0], dtype=np.float32)
         return softmax(
-            {name: nearest_mean(values, NEAREST) for name, values in similarities.items()}
+            {
+                name: nearest_mean(similarities[owners == name].tolist(), NEAREST)
+                for name in self.fleet.names
+            }
         )
+
+    @cached_property
+    def _stored(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every stored document embedding and its specialist, read once from the store."""
+        stored = self._collection.get(include=["embeddings", "metadatas"])
+        owners = np.array([str(m["specialist"]) for m in stored["metadatas"]])
+        return np.asarray(stored["embeddings"], dtype=np.float32), owners
 
 
 def choose(

@@ -42,3 +42,10 @@ def test_bench_ensemble_reports_the_fan_out(tmp_path, capsys):
     assert main(["bench", "ensemble", "--latency", "0.2", "--out", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "ensemble.json").read_text())
     assert report["k"] == 3 and report["fan_out_s"] >= 0.2
+
+
+def test_bench_sandbox_reports_the_isolation_and_timings(tmp_path, capsys):
+    assert main(["bench", "sandbox", "--runs", "3", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "default isolation here:" in out and "median" in out
+    assert (tmp_path / "sandbox.txt").read_text().startswith("default isolation here:")
