@@ -19,7 +19,7 @@ from graph.context import Context
 from graph.state import State
 from hi_moe.costs import load_prices
 from hi_moe.display import console, print_batch, print_result, print_step
-from hi_moe.endpoints import MODAL_KEY_ENV, MODAL_URL_ENV, client_for
+from hi_moe.endpoints import MODAL_KEY_ENV, MODAL_URL_ENV
 from hi_moe.errors import UserError
 from hi_moe.fleet import load_fleet
 from hi_moe.problems import DATASET_NAMES, Problem, get_problem, load_dataset
@@ -28,10 +28,12 @@ from hi_moe.runs import (
     RunResult,
     context_from_settings,
     finish,
+    hierarchy,
     model_endpoint,
     new_thread_id,
     run_thread,
     saved_settings,
+    solve_problem,
 )
 
 EXIT_USER_ERROR = 2
@@ -194,9 +196,7 @@ def solve_one(
     if verbose:
         console.print(f"[bold]{problem.id}[/] {problem.title}  thread {thread_id}")
     on_step = print_step if verbose and not args.quiet else None
-    started = time.perf_counter()
-    state = run_thread(graph, thread_id, live, {"task": problem.visible_task()}, on_step)
-    result, path = finish(thread_id, state, problem, time.perf_counter() - started, live)
+    result, path = solve_problem(graph, live, problem, thread_id, on_step)
     registry.finish(thread_id, result.status, str(path))
     if verbose:
         print_result(result, str(path))
@@ -220,8 +220,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
     single = len(problems) == 1
     results: list[RunResult] = []
     with (
-        open_checkpointer(target) as saver,
-        model_endpoint(context, mock, args.mock_wrong_tries, args.mock_latency) as live,
+        hierarchy(context, target, mock, args.mock_wrong_tries, args.mock_latency) as (graph, live),
         Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -231,8 +230,6 @@ def cmd_solve(args: argparse.Namespace) -> int:
             disable=single,
         ) as bar,
     ):
-        client_for(live)
-        graph = build_graph(saver)
         check_new_thread(args, registry, graph)
         job = bar.add_task("solving", total=len(problems))
         for problem in problems:

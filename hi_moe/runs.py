@@ -133,6 +133,40 @@ def run_thread(
     return State.model_validate(graph.get_state(config).values)
 
 
+def solve_problem(
+    graph: CompiledStateGraph,
+    context: Context,
+    problem: Problem,
+    thread_id: str,
+    on_step: StepCallback | None = None,
+) -> tuple[RunResult, Path]:
+    """Solve one problem in a new thread, then grade it and write its result JSON."""
+    started = time.perf_counter()
+    state = run_thread(graph, thread_id, context, {"task": problem.visible_task()}, on_step)
+    return finish(thread_id, state, problem, time.perf_counter() - started, context)
+
+
+@contextmanager
+def hierarchy(
+    context: Context,
+    checkpoint: str,
+    mock_problems: list[Problem] | None = None,
+    mock_wrong_tries: int = 0,
+    mock_latency_s: float = 0.0,
+) -> Iterator[tuple[CompiledStateGraph, Context]]:
+    """A checkpointed graph and the live context (endpoint up, model names checked)."""
+    from graph.builder import build_graph
+    from graph.checkpoint import open_checkpointer
+    from hi_moe.endpoints import client_for
+
+    with (
+        open_checkpointer(checkpoint) as saver,
+        model_endpoint(context, mock_problems, mock_wrong_tries, mock_latency_s) as live,
+    ):
+        client_for(live)
+        yield build_graph(saver), live
+
+
 def finish(
     thread_id: str, state: State, problem: Problem, wall_s: float, context: Context
 ) -> tuple[RunResult, Path]:
