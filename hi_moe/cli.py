@@ -123,6 +123,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--latency", type=float, default=0.3, help="ensemble: seconds per call")
     bench.add_argument("--out", type=Path, default=Path(".hi_moe/bench"))
 
+    compare = commands.add_parser(
+        "compare", help="hierarchy vs single-call baseline: table, JSON and PNG chart"
+    )
+    compare.add_argument("--dataset", default="builtin")
+    compare.add_argument("--limit", type=int, help="only the first N problems")
+    compare.add_argument("--concurrency", type=int, default=1, help="problems at a time")
+    compare.add_argument("--mock", action="store_true", help="use the scripted fake model")
+    compare.add_argument("--run-id", help="reuse a run: finished problems are skipped")
+    add_run_options(compare)
+
     problems = commands.add_parser("problems", help="list the problems of a dataset")
     problems.add_argument("--dataset", default="builtin")
     return parser
@@ -412,6 +422,40 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from evals import compare
+
+    if args.concurrency < 1:
+        raise UserError("--concurrency must be at least 1")
+    context = make_context(args)
+    problems = (
+        load_dataset(args.dataset)[: args.limit] if args.limit else load_dataset(args.dataset)
+    )
+    run_id = args.run_id or f"compare-{args.dataset.replace('/', '-')}-{int(time.time())}"
+    out_dir = context.home_dir / "compare"
+    store = compare.RowStore(out_dir / f"{run_id}.json")
+    skipped = len(store.done() & {p.id for p in problems})
+    if skipped:
+        console.print(f"{skipped} problems already done in {run_id}; skipping them")
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console,
+    ) as bar:  # fmt: skip
+        job = bar.add_task(f"compare {args.dataset}", total=len(problems), completed=skipped)
+        try:
+            summaries = compare.run_compare(
+                problems, context, store, args.concurrency, args.mock,
+                on_problem=lambda _: bar.advance(job),
+            )  # fmt: skip
+        except KeyboardInterrupt:
+            console.print(f"\ninterrupted; finished problems are kept: --run-id {run_id}")
+            return EXIT_INTERRUPTED
+    console.print(compare.render(summaries))
+    png = compare.chart(summaries, out_dir / f"{run_id}.png")
+    console.print(f"rows {store.path}\nchart {png}")
+    return 0
+
+
 def cmd_problems(args: argparse.Namespace) -> int:
     for problem in load_dataset(args.dataset):
         console.print(f"{problem.id:16} {problem.kind:5} {problem.domain:16} {problem.title}")
@@ -426,6 +470,7 @@ COMMANDS = {
     "modal-status": cmd_modal_status,
     "prepare-gsm8k": cmd_prepare_gsm8k,
     "problems": cmd_problems,
+    "compare": cmd_compare,
     "export-training": cmd_export_training,
     "bench": cmd_bench,
 }

@@ -1,0 +1,167 @@
+"""Hierarchy vs single-call baseline on the same problems, model and endpoint.
+
+Run: hi-moe compare --dataset builtin|humaneval [--limit N] [--concurrency C] [--mock]
+Rows are saved after every problem; rerunning with the same --run-id skips finished problems.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from threading import Lock
+
+from evals.baseline import solve_baseline
+from graph.context import Context
+from hi_moe.errors import UserError
+from hi_moe.problems import Problem
+from hi_moe.runs import hierarchy, solve_problem
+
+SYSTEMS = ("baseline", "hierarchy")
+REPORT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Row:
+    problem_id: str
+    system: str
+    passed: bool
+    tokens: int
+    calls: int
+    wall_s: float
+
+
+@dataclass(frozen=True)
+class Summary:
+    system: str
+    problems: int
+    pass_at_1: float
+    tokens_per_problem: float
+    calls_per_problem: float
+    wall_s_per_problem: float
+
+
+def summarize(rows: list[Row]) -> list[Summary]:
+    summaries = []
+    for system in SYSTEMS:
+        mine = [r for r in rows if r.system == system]
+        if mine:
+            summaries.append(
+                Summary(
+                    system,
+                    len(mine),
+                    sum(r.passed for r in mine) / len(mine),
+                    statistics.mean(r.tokens for r in mine),
+                    statistics.mean(r.calls for r in mine),
+                    statistics.mean(r.wall_s for r in mine),
+                )
+            )
+    return summaries
+
+
+class RowStore:
+    """The run's rows in one JSON file, rewritten after every problem (thread-safe)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = Lock()
+        self.rows = self._load()
+
+    def _load(self) -> list[Row]:
+        if not self.path.exists():
+            return []
+        try:
+            data = json.loads(self.path.read_text())
+            if data.get("version") != REPORT_VERSION:
+                raise ValueError(f"version {data.get('version')} is not {REPORT_VERSION}")
+            return [Row(**row) for row in data["rows"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UserError(f"cannot resume from {self.path}: {exc}") from exc
+
+    def done(self) -> set[str]:
+        per_problem: dict[str, set[str]] = {}
+        for row in self.rows:
+            per_problem.setdefault(row.problem_id, set()).add(row.system)
+        return {p for p, systems in per_problem.items() if systems == set(SYSTEMS)}
+
+    def add(self, new: list[Row]) -> None:
+        with self._lock:
+            self.rows = [r for r in self.rows if r.problem_id != new[0].problem_id] + new
+            payload = {"version": REPORT_VERSION, "rows": [asdict(r) for r in self.rows]}
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(json.dumps(payload, indent=2))
+
+
+def run_compare(
+    problems: list[Problem],
+    context: Context,
+    store: RowStore,
+    concurrency: int = 1,
+    mock: bool = False,
+    on_problem: Callable[[str], None] | None = None,
+) -> list[Summary]:
+    """Baseline and hierarchy on every problem not already in `store`."""
+    todo = [p for p in problems if p.id not in store.done()]
+    checkpoint = str(context.home_dir / "checkpoints.sqlite")
+    run_tag = store.path.stem
+    with hierarchy(context, checkpoint, problems if mock else None) as (graph, live):
+
+        def one(problem: Problem) -> None:
+            thread = f"{run_tag}-{problem.id.replace('/', '-')}"
+            base = solve_baseline(live, problem, f"{thread}-baseline")
+            result, _ = solve_problem(graph, live, problem, f"{thread}-hierarchy")
+            store.add(
+                [
+                    Row(problem.id, "baseline", base.hidden.passed, base.total_tokens,
+                        base.llm_calls, round(base.wall_s, 3)),
+                    Row(problem.id, "hierarchy", result.hidden["passed"], result.total_tokens,
+                        result.llm_calls, result.wall_s),
+                ]
+            )  # fmt: skip
+            if on_problem is not None:
+                on_problem(problem.id)
+
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            list(pool.map(one, todo))
+    return summarize(store.rows)
+
+
+def render(summaries: list[Summary]) -> str:
+    lines = [
+        "| system | problems | pass@1 | tokens/problem | LLM calls/problem | seconds/problem |",
+        "|---|---|---|---|---|---|",
+    ]
+    for s in summaries:
+        lines.append(
+            f"| {s.system} | {s.problems} | {s.pass_at_1:.1%} | {s.tokens_per_problem:.0f} | "
+            f"{s.calls_per_problem:.1f} | {s.wall_s_per_problem:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def chart(summaries: list[Summary], path: Path) -> Path:
+    """Side-by-side bars: pass@1, tokens per problem, calls per problem."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = [
+        ("pass@1", lambda s: s.pass_at_1),
+        ("tokens / problem", lambda s: s.tokens_per_problem),
+        ("LLM calls / problem", lambda s: s.calls_per_problem),
+    ]
+    figure, axes = plt.subplots(1, len(metrics), figsize=(11, 3.5))
+    for axis, (title, value) in zip(axes, metrics, strict=True):
+        axis.bar([s.system for s in summaries], [value(s) for s in summaries],
+                 color=["#8c8c8c", "#3b75af"][: len(summaries)])  # fmt: skip
+        axis.set_title(title)
+    figure.suptitle(f"hierarchy vs single-call baseline ({summaries[0].problems} problems)")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path

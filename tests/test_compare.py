@@ -1,0 +1,44 @@
+"""`hi-moe compare`: baseline vs hierarchy on the same problems, resumable, with a chart."""
+
+import json
+import sqlite3
+
+from hi_moe.cli import main
+from hi_moe.problems import load_dataset
+
+
+def baseline_calls(home) -> int:
+    with sqlite3.connect(home / "calls.sqlite") as conn:
+        return conn.execute("SELECT COUNT(*) FROM calls WHERE tier = 'baseline'").fetchone()[0]
+
+
+def test_compare_writes_rows_table_and_chart_and_resumes(tmp_path, capsys):
+    args = ["compare", "--mock", "--limit", "3", "--home", str(tmp_path), "--run-id", "r1"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "| baseline | 3 | 100.0%" in out and "| hierarchy | 3 | 100.0%" in out
+    rows = json.loads((tmp_path / "compare" / "r1.json").read_text())["rows"]
+    assert {(r["problem_id"], r["system"]) for r in rows} == {
+        (p.id, s) for p in load_dataset("builtin")[:3] for s in ("baseline", "hierarchy")
+    }
+    baseline = [r for r in rows if r["system"] == "baseline"]
+    assert all(r["calls"] == 1 and r["tokens"] > 0 for r in baseline)
+    assert (tmp_path / "compare" / "r1.png").read_bytes()[:4] == b"\x89PNG"
+    calls = baseline_calls(tmp_path)
+    assert main([*args[:3], "4", *args[4:]]) == 0
+    assert "3 problems already done" in capsys.readouterr().out
+    assert baseline_calls(tmp_path) == calls + 1
+
+
+def test_compare_refuses_rows_from_another_version(tmp_path, capsys):
+    (tmp_path / "compare").mkdir()
+    (tmp_path / "compare" / "old.json").write_text('{"version": 0, "rows": []}')
+    args = ["compare", "--mock", "--limit", "1", "--home", str(tmp_path), "--run-id", "old"]
+    assert main(args) == 2
+    assert "cannot resume" in capsys.readouterr().out
+    assert (tmp_path / "compare" / "old.json").read_text() == '{"version": 0, "rows": []}'
+
+
+def test_compare_unknown_dataset_is_a_clear_error(tmp_path, capsys):
+    assert main(["compare", "--dataset", "nope", "--home", str(tmp_path)]) == 2
+    assert "unknown dataset" in capsys.readouterr().out
