@@ -68,10 +68,16 @@ class CallLog:
             self._conn.commit()
 
     def for_thread(self, thread_id: str) -> list[CallRecord]:
+        return self._select("WHERE thread_id = ?", (thread_id,))
+
+    def all(self) -> list[CallRecord]:
+        return self._select("", ())
+
+    def _select(self, where: str, params: tuple) -> list[CallRecord]:
         with self._lock:
             rows = self._conn.execute(
                 "SELECT thread_id, tier, model, prompt_tokens, completion_tokens, latency_s, ok,"
-                " error FROM calls WHERE thread_id = ? ORDER BY id",
-                (thread_id,),
+                f" error FROM calls {where} ORDER BY id",
+                params,
             ).fetchall()
         return [CallRecord(*row[:6], bool(row[6]), row[7]) for row in rows]

@@ -17,6 +17,7 @@ from graph.builder import build_graph
 from graph.checkpoint import open_checkpointer
 from graph.context import Context
 from graph.state import State
+from hi_moe.call_log import CallLog
 from hi_moe.costs import load_prices
 from hi_moe.display import console, print_batch, print_result, print_step
 from hi_moe.endpoints import MODAL_KEY_ENV, MODAL_URL_ENV
@@ -132,6 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--mock", action="store_true", help="use the scripted fake model")
     compare.add_argument("--run-id", help="reuse a run: finished problems are skipped")
     add_run_options(compare)
+
+    costs = commands.add_parser(
+        "costs", help="tokens and estimated cost per tier, model and thread (table + PNG)"
+    )
+    costs.add_argument("threads", nargs="*", help="only these threads (default: all)")
+    costs.add_argument("--home", help="directory of the call log (default: .hi_moe)")
 
     problems = commands.add_parser("problems", help="list the problems of a dataset")
     problems.add_argument("--dataset", default="builtin")
@@ -456,6 +463,27 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_costs(args: argparse.Namespace) -> int:
+    from evals import costs
+
+    context = Context(**({"home": args.home} if args.home else {}))
+    if not context.call_log_path.exists():
+        raise UserError(f"no call log at {context.call_log_path}: solve some problems first")
+    calls = CallLog(context.call_log_path).all()
+    if args.threads:
+        unknown = set(args.threads) - {c.thread_id for c in calls}
+        if unknown:
+            raise UserError(f"no calls logged for thread(s) {', '.join(sorted(unknown))}")
+        calls = [c for c in calls if c.thread_id in set(args.threads)]
+    prices = load_prices(context.price_table)
+    by_tier = costs.group(calls, lambda c: c.tier, prices)
+    console.print(costs.render("tier", by_tier))
+    console.print(costs.render("model", costs.group(calls, lambda c: c.model, prices)))
+    console.print(costs.render("thread", costs.group(calls, lambda c: c.thread_id or "-", prices)))
+    console.print(f"chart {costs.chart(by_tier, context.home_dir / 'costs.png')}")
+    return 0
+
+
 def cmd_problems(args: argparse.Namespace) -> int:
     for problem in load_dataset(args.dataset):
         console.print(f"{problem.id:16} {problem.kind:5} {problem.domain:16} {problem.title}")
@@ -471,6 +499,7 @@ COMMANDS = {
     "prepare-gsm8k": cmd_prepare_gsm8k,
     "problems": cmd_problems,
     "compare": cmd_compare,
+    "costs": cmd_costs,
     "export-training": cmd_export_training,
     "bench": cmd_bench,
 }
