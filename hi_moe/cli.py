@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 import time
+import uuid
 from dataclasses import asdict
 from pathlib import Path
 
@@ -140,6 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
     costs.add_argument("threads", nargs="*", help="only these threads (default: all)")
     costs.add_argument("--home", help="directory of the call log (default: .hi_moe)")
 
+    aggregate = commands.add_parser(
+        "aggregate", help="merge result files of several runs: means and spread"
+    )
+    aggregate.add_argument("files", nargs="+", type=Path, help="batch or result JSON files")
+
     problems = commands.add_parser("problems", help="list the problems of a dataset")
     problems.add_argument("--dataset", default="builtin")
     return parser
@@ -255,7 +261,8 @@ def cmd_solve(args: argparse.Namespace) -> int:
             bar.advance(job)
     if not single:
         print_batch(results)
-        summary = context.home_dir / "results" / f"batch-{int(time.time())}.json"
+        stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        summary = context.home_dir / "results" / f"batch-{stamp}.json"
         summary.write_text(json.dumps([asdict(r) for r in results], indent=2))
         console.print(f"batch result {summary}")
     return 0
@@ -484,6 +491,13 @@ def cmd_costs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_aggregate(args: argparse.Namespace) -> int:
+    from evals import aggregate
+
+    console.print(aggregate.render([aggregate.run_stats(path) for path in args.files]))
+    return 0
+
+
 def cmd_problems(args: argparse.Namespace) -> int:
     for problem in load_dataset(args.dataset):
         console.print(f"{problem.id:16} {problem.kind:5} {problem.domain:16} {problem.title}")
@@ -500,6 +514,7 @@ COMMANDS = {
     "problems": cmd_problems,
     "compare": cmd_compare,
     "costs": cmd_costs,
+    "aggregate": cmd_aggregate,
     "export-training": cmd_export_training,
     "bench": cmd_bench,
 }
