@@ -18,7 +18,7 @@ from evals.baseline import solve_baseline
 from graph.context import Context
 from hi_moe.errors import UserError
 from hi_moe.problems import Problem
-from hi_moe.runs import hierarchy, solve_problem
+from hi_moe.runs import hierarchy, new_thread_id, solve_problem
 
 SYSTEMS = ("baseline", "hierarchy")
 REPORT_VERSION = 1
@@ -110,7 +110,7 @@ def run_compare(
     with hierarchy(context, checkpoint, problems if mock else None) as (graph, live):
 
         def one(problem: Problem) -> None:
-            thread = f"{run_tag}-{problem.id.replace('/', '-')}"
+            thread = new_thread_id(f"{run_tag}-{problem.id}")
             base = solve_baseline(live, problem, f"{thread}-baseline")
             result, _ = solve_problem(graph, live, problem, f"{thread}-hierarchy")
             store.add(

@@ -146,6 +146,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     aggregate.add_argument("files", nargs="+", type=Path, help="batch or result JSON files")
 
+    ab = commands.add_parser(
+        "ab-test", help="prompt variants of one tier on the same problems, with a CI"
+    )
+    ab.add_argument("--tier", required=True, choices=["architect", "dispatcher", "specialist",
+                                                        "monitor"])  # fmt: skip
+    ab.add_argument("--variant", action="append", required=True, help="NAME=prompt.md (twice)")
+    ab.add_argument("--dataset", default="builtin")
+    ab.add_argument("--limit", type=int, help="only the first N problems")
+    ab.add_argument("--mock", action="store_true", help="use the scripted fake model")
+    add_run_options(ab)
+
     problems = commands.add_parser("problems", help="list the problems of a dataset")
     problems.add_argument("--dataset", default="builtin")
     return parser
@@ -498,6 +509,29 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ab_test(args: argparse.Namespace) -> int:
+    from evals import ab_test
+
+    variants = [ab_test.parse_variant(v) for v in args.variant]
+    if len(variants) != 2 or variants[0].name == variants[1].name:
+        raise UserError("give exactly two --variant NAME=prompt.md with different names")
+    context = make_context(args)
+    problems = load_dataset(args.dataset)
+    problems = problems[: args.limit] if args.limit else problems
+    outcomes = []
+    for variant in variants:
+        with console.status(f"variant {variant.name} on {len(problems)} problems..."):
+            outcomes.append(ab_test.run_variant(problems, context, args.tier, variant, args.mock))
+    names = (variants[0].name, variants[1].name)
+    report = ab_test.compare_outcomes(args.tier, names, outcomes[0], outcomes[1])
+    console.print(ab_test.render(report))
+    path = context.home_dir / "ab" / f"{args.tier}-{names[0]}-vs-{names[1]}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(asdict(report), indent=2))
+    console.print(f"report {path}")
+    return 0
+
+
 def cmd_problems(args: argparse.Namespace) -> int:
     for problem in load_dataset(args.dataset):
         console.print(f"{problem.id:16} {problem.kind:5} {problem.domain:16} {problem.title}")
@@ -515,6 +549,7 @@ COMMANDS = {
     "compare": cmd_compare,
     "costs": cmd_costs,
     "aggregate": cmd_aggregate,
+    "ab-test": cmd_ab_test,
     "export-training": cmd_export_training,
     "bench": cmd_bench,
 }

@@ -1,0 +1,107 @@
+"""A/B test of prompt variants of one tier on the same problems, with a confidence interval.
+
+Run: hi-moe ab-test --tier specialist --variant A=prompts/specialist.md \
+         --variant B=prompts/specialist_terse.md [--dataset builtin] [--limit N] [--mock]
+Both variants solve the same problems; the difference in hidden-test pass rate (B - A) gets a
+95% paired-bootstrap interval and an exact McNemar p-value on the discordant problems.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from graph.context import Context
+from hi_moe.errors import UserError
+from hi_moe.problems import Problem
+from hi_moe.runs import hierarchy, new_thread_id, solve_problem
+
+TIERS = ("architect", "dispatcher", "specialist", "monitor")
+BOOTSTRAP_SAMPLES = 5000
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    prompt: str
+
+
+@dataclass(frozen=True)
+class ABReport:
+    tier: str
+    variants: tuple[str, str]
+    problems: int
+    pass_rates: tuple[float, float]
+    difference: float
+    ci_low: float
+    ci_high: float
+    mcnemar_p: float
+    only_a: int
+    only_b: int
+
+
+def parse_variant(text: str) -> Variant:
+    name, separator, prompt = text.partition("=")
+    if not separator or not name or not prompt:
+        raise UserError(f"--variant {text!r}: write NAME=path/to/prompt.md")
+    if not Path(prompt).is_file():
+        raise UserError(f"--variant {name}: prompt file {prompt} does not exist")
+    return Variant(name, prompt)
+
+
+def paired_bootstrap(a: list[bool], b: list[bool], seed: int = 0) -> tuple[float, float]:
+    """95% interval of mean(b) - mean(a), resampling problems (pairs kept together)."""
+    rng, n = random.Random(seed), len(a)
+    diffs = []
+    for _ in range(BOOTSTRAP_SAMPLES):
+        picks = [rng.randrange(n) for _ in range(n)]
+        diffs.append(sum(b[i] - a[i] for i in picks) / n)
+    diffs.sort()
+    return diffs[int(0.025 * len(diffs))], diffs[int(0.975 * len(diffs)) - 1]
+
+
+def mcnemar_exact(only_a: int, only_b: int) -> float:
+    """Two-sided exact McNemar p-value: a binomial test on the discordant pairs."""
+    n, k = only_a + only_b, min(only_a, only_b)
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def compare_outcomes(tier: str, names: tuple[str, str], a: list[bool], b: list[bool]) -> ABReport:
+    low, high = paired_bootstrap(a, b)
+    only_a = sum(x and not y for x, y in zip(a, b, strict=True))
+    only_b = sum(y and not x for x, y in zip(a, b, strict=True))
+    rate_a, rate_b = sum(a) / len(a), sum(b) / len(b)
+    return ABReport(tier, names, len(a), (rate_a, rate_b), rate_b - rate_a, low, high,
+                    mcnemar_exact(only_a, only_b), only_a, only_b)  # fmt: skip
+
+
+def run_variant(
+    problems: list[Problem], context: Context, tier: str, variant: Variant, mock: bool
+) -> list[bool]:
+    """Hidden-test pass per problem with `variant` as the tier's prompt."""
+    context = replace(context, **{f"{tier}_prompt": variant.prompt})
+    checkpoint = str(context.home_dir / "checkpoints.sqlite")
+    outcomes = []
+    with hierarchy(context, checkpoint, problems if mock else None) as (graph, live):
+        for problem in problems:
+            thread = new_thread_id(f"ab-{variant.name}-{problem.id}")
+            result, _ = solve_problem(graph, live, problem, thread)
+            outcomes.append(bool(result.hidden["passed"]))
+    return outcomes
+
+
+def render(report: ABReport) -> str:
+    a, b = report.variants
+    return (
+        f"{report.tier} prompt A/B on {report.problems} problems: "
+        f"{a} {report.pass_rates[0]:.1%} vs {b} {report.pass_rates[1]:.1%}\n"
+        f"difference {b} - {a}: {report.difference:+.1%} "
+        f"(95% paired bootstrap CI {report.ci_low:+.1%} .. {report.ci_high:+.1%}); "
+        f"McNemar exact p = {report.mcnemar_p:.3f} "
+        f"({report.only_a} solved only by {a}, {report.only_b} only by {b})"
+    )
