@@ -157,6 +157,17 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--mock", action="store_true", help="use the scripted fake model")
     add_run_options(ab)
 
+    analyze = commands.add_parser("analyze", help="cluster the failures of result files")
+    analyze.add_argument("files", nargs="+", type=Path, help="batch or result JSON files")
+
+    evaluate = commands.add_parser(
+        "eval", help="the hierarchy as a LangSmith evaluation (offline without an API key)"
+    )
+    evaluate.add_argument("--dataset", default="builtin")
+    evaluate.add_argument("--limit", type=int, help="only the first N problems")
+    evaluate.add_argument("--mock", action="store_true", help="use the scripted fake model")
+    evaluate.add_argument("--home", help="directory for logs and results (default: .hi_moe)")
+
     problems = commands.add_parser("problems", help="list the problems of a dataset")
     problems.add_argument("--dataset", default="builtin")
     return parser
@@ -532,6 +543,22 @@ def cmd_ab_test(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from evals import analyze
+
+    console.print(analyze.render(*analyze.analyze(args.files)))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from evals.langsmith_eval import render, run_eval
+
+    context = Context(**({"home": args.home} if args.home else {}))
+    summary = run_eval(args.dataset, context.home_dir, mock=args.mock, limit=args.limit)
+    console.print(render(summary))
+    return 0
+
+
 def cmd_problems(args: argparse.Namespace) -> int:
     for problem in load_dataset(args.dataset):
         console.print(f"{problem.id:16} {problem.kind:5} {problem.domain:16} {problem.title}")
@@ -550,6 +577,8 @@ COMMANDS = {
     "costs": cmd_costs,
     "aggregate": cmd_aggregate,
     "ab-test": cmd_ab_test,
+    "analyze": cmd_analyze,
+    "eval": cmd_eval,
     "export-training": cmd_export_training,
     "bench": cmd_bench,
 }
