@@ -1,0 +1,159 @@
+"""`hi-moe` evaluation commands: compare, eval, ab-test, analyze, aggregate, costs, bench,
+export-training."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from graph.context import Context
+from hi_moe.call_log import CallLog
+from hi_moe.cli_runs import make_context
+from hi_moe.costs import load_prices
+from hi_moe.display import console
+from hi_moe.errors import EXIT_INTERRUPTED, UserError
+from hi_moe.problems import load_dataset
+
+
+def cmd_export_training(args: argparse.Namespace) -> int:
+    from hi_moe.training_export import export_routing
+
+    context = Context(**({"home": args.home} if args.home else {}))
+    summary = export_routing(context.routing_log_path, args.out, args.validation_fraction)
+    console.print(
+        f"wrote {summary.train} train and {summary.validation} validation routing examples "
+        f"to {args.out} ({summary.skipped} decisions without a known outcome skipped)"
+    )
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.suite == "sandbox":
+        from evals import bench_sandbox
+
+        text = bench_sandbox.report(args.runs)
+        console.print(text)
+        path = args.out / "sandbox.txt"
+        path.write_text(text + "\n")
+    elif args.suite == "routing":
+        from evals import bench_routing
+
+        context = Context()
+        report = bench_routing.run(context.fleet_path, context.router_dir, args.split)
+        console.print(bench_routing.render(report))
+        path = bench_routing.save(report, args.out)
+    else:
+        from evals import bench_ensemble
+
+        report = bench_ensemble.run(args.k, args.latency)
+        console.print(bench_ensemble.render(report))
+        path = args.out / "ensemble.json"
+        path.write_text(json.dumps(asdict(report), indent=2))
+    console.print(f"report {path}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from evals import compare
+
+    if args.concurrency < 1:
+        raise UserError("--concurrency must be at least 1")
+    context = make_context(args)
+    problems = (
+        load_dataset(args.dataset)[: args.limit] if args.limit else load_dataset(args.dataset)
+    )
+    run_id = args.run_id or f"compare-{args.dataset.replace('/', '-')}-{int(time.time())}"
+    out_dir = context.home_dir / "compare"
+    store = compare.RowStore(out_dir / f"{run_id}.json")
+    skipped = len(store.done() & {p.id for p in problems})
+    if skipped:
+        console.print(f"{skipped} problems already done in {run_id}; skipping them")
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console,
+    ) as bar:  # fmt: skip
+        job = bar.add_task(f"compare {args.dataset}", total=len(problems), completed=skipped)
+        try:
+            summaries = compare.run_compare(
+                problems, context, store, args.concurrency, args.mock,
+                on_problem=lambda _: bar.advance(job),
+            )  # fmt: skip
+        except KeyboardInterrupt:
+            console.print(f"\ninterrupted; finished problems are kept: --run-id {run_id}")
+            return EXIT_INTERRUPTED
+    console.print(compare.render(summaries))
+    png = compare.chart(summaries, out_dir / f"{run_id}.png")
+    console.print(f"rows {store.path}\nchart {png}")
+    return 0
+
+
+def cmd_costs(args: argparse.Namespace) -> int:
+    from evals import costs
+
+    context = Context(**({"home": args.home} if args.home else {}))
+    if not context.call_log_path.exists():
+        raise UserError(f"no call log at {context.call_log_path}: solve some problems first")
+    calls = CallLog(context.call_log_path).all()
+    if args.threads:
+        unknown = set(args.threads) - {c.thread_id for c in calls}
+        if unknown:
+            raise UserError(f"no calls logged for thread(s) {', '.join(sorted(unknown))}")
+        calls = [c for c in calls if c.thread_id in set(args.threads)]
+    prices = load_prices(context.price_table)
+    by_tier = costs.group(calls, lambda c: c.tier, prices)
+    console.print(costs.render("tier", by_tier))
+    console.print(costs.render("model", costs.group(calls, lambda c: c.model, prices)))
+    console.print(costs.render("thread", costs.group(calls, lambda c: c.thread_id or "-", prices)))
+    console.print(f"chart {costs.chart(by_tier, context.home_dir / 'costs.png')}")
+    return 0
+
+
+def cmd_aggregate(args: argparse.Namespace) -> int:
+    from evals import aggregate
+
+    console.print(aggregate.render([aggregate.run_stats(path) for path in args.files]))
+    return 0
+
+
+def cmd_ab_test(args: argparse.Namespace) -> int:
+    from evals import ab_test
+
+    variants = [ab_test.parse_variant(v) for v in args.variant]
+    if len(variants) != 2 or variants[0].name == variants[1].name:
+        raise UserError("give exactly two --variant NAME=prompt.md with different names")
+    context = make_context(args)
+    problems = load_dataset(args.dataset)
+    problems = problems[: args.limit] if args.limit else problems
+    outcomes = []
+    for variant in variants:
+        with console.status(f"variant {variant.name} on {len(problems)} problems..."):
+            outcomes.append(ab_test.run_variant(problems, context, args.tier, variant, args.mock))
+    names = (variants[0].name, variants[1].name)
+    report = ab_test.compare_outcomes(args.tier, names, outcomes[0], outcomes[1])
+    console.print(ab_test.render(report))
+    path = context.home_dir / "ab" / f"{args.tier}-{names[0]}-vs-{names[1]}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(asdict(report), indent=2))
+    console.print(f"report {path}")
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from evals import analyze
+
+    console.print(analyze.render(*analyze.analyze(args.files)))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from evals.langsmith_eval import render, run_eval
+
+    context = Context(**({"home": args.home} if args.home else {}))
+    summary = run_eval(args.dataset, context.home_dir, mock=args.mock, limit=args.limit)
+    console.print(render(summary))
+    return 0
