@@ -48,6 +48,8 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
     subgoal = next(g for g in state.plan.subgoals if g.id == state.current_subgoal)
     part = next(p for p in state.task.parts if p.name == subgoal.part)
     fleet = load_fleet(context.fleet_path)
+    text = routing_text(subgoal, part)
+    router_scores = router_for(fleet, context.fleet_path, context.router_dir).score(text)
     calls = tier_calls(runtime, "dispatcher", context.dispatcher_model, context.temperature)
     earlier = [o for o in state.outcomes if o.part == subgoal.part][-1:]
     messages = render(
@@ -64,10 +66,9 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
     draft = calls.json(messages, draft_schema(fleet), EXAMPLE)
     if draft is None:
         log.warning("dispatcher: no usable reply; routing on the router's scores alone")
-    text = routing_text(subgoal, part)
     thread_id = current_thread_id()
     chosen, scores = choose(
-        router_for(fleet, context.fleet_path, context.router_dir).score(text),
+        router_scores,
         context.routing_mode,
         context.ensemble_k,
         seed=f"{context.routing_seed}:{thread_id}:{subgoal.id}:{state.plan.version}",

@@ -1,4 +1,7 @@
-"""Crash safety: kill a solve with SIGKILL mid-run, resume it, and no finished step reruns."""
+"""Crash safety: kill a solve with SIGKILL mid-run, resume it, and no finished step reruns.
+
+The kill lands once a node's checkpoint is written and the next node's LLM call is under way.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
+
+from graph.builder import build_graph
+from graph.checkpoint import open_checkpointer
 
 HI_MOE = [sys.executable, "-m", "hi_moe.cli"]
 LATENCY_S = 2.0
@@ -34,24 +40,33 @@ def env() -> dict:
     return {**os.environ, "LANGSMITH_TRACING": "false"}
 
 
-@pytest.mark.parametrize("kill_after_calls", [1, 2])
-def test_killed_run_resumes_without_repeating_finished_calls(tmp_path, kill_after_calls):
-    home, thread = tmp_path / "home", f"kill-{kill_after_calls}"
+def next_nodes(home: Path, thread: str) -> tuple[str, ...]:
+    """The nodes the thread's last checkpoint will run next (empty before the first one)."""
+    path = home / "checkpoints.sqlite"
+    if not path.exists():
+        return ()
+    with open_checkpointer(str(path)) as saver:
+        return build_graph(saver).get_state({"configurable": {"thread_id": thread}}).next
+
+
+@pytest.mark.parametrize(("kill_before", "finished_calls"), [("dispatcher", 1), ("specialist", 2)])
+def test_killed_run_resumes_without_repeating_finished_calls(tmp_path, kill_before, finished_calls):
+    home, thread = tmp_path / "home", f"kill-before-{kill_before}"
     solve = subprocess.Popen(
         [*HI_MOE, "solve", "--mock", "--problem", "2", "--thread", thread,
          "--mock-latency", str(LATENCY_S), "--home", str(home), "--quiet"],
         env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while len(logged_calls(home, thread)) < kill_after_calls:
+    deadline = time.monotonic() + 120
+    while next_nodes(home, thread) != (kill_before,):
         assert solve.poll() is None, "the run ended before it could be killed"
         assert time.monotonic() < deadline, "the run made no progress"
         time.sleep(0.05)
-    time.sleep(LATENCY_S / 2)  # inside the next call: the finished step is checkpointed
+    time.sleep(LATENCY_S / 4)  # inside the next node's LLM call
     solve.send_signal(signal.SIGKILL)
     solve.wait()
     before = logged_calls(home, thread)
-    assert len(before) == kill_after_calls
+    assert len(before) == finished_calls
 
     resumed = subprocess.run(
         [*HI_MOE, "resume", thread, "--home", str(home)],
