@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from evals.stats import percentile
@@ -77,10 +77,3 @@ def render(report: RoutingReport) -> str:
         cells = " | ".join(str(report.confusion[label][p]) for p in names)
         lines.append(f"| {label} | {cells} |")
     return "\n".join(lines)
-
-
-def save(report: RoutingReport, out_dir: Path) -> Path:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"routing-{report.split}.json"
-    path.write_text(json.dumps(asdict(report), indent=2))
-    return path

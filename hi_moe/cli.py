@@ -100,12 +100,18 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--validation-fraction", type=float, default=0.2)
     export.add_argument("--home", help="directory of the routing log (default: .hi_moe)")
 
-    bench = commands.add_parser("bench", help="benchmarks: routing, ensemble, sandbox")
-    bench.add_argument("suite", choices=["routing", "ensemble", "sandbox"])
+    bench = commands.add_parser(
+        "bench", help="benchmarks: routing, ensemble, sandbox, overhead, throughput"
+    )
+    bench.add_argument(
+        "suite", choices=["routing", "ensemble", "sandbox", "overhead", "throughput"]
+    )
     bench.add_argument("--runs", type=int, default=30, help="sandbox: validations to time")
     bench.add_argument("--split", default="test", help="routing: dev, test or all")
     bench.add_argument("--k", type=int, default=3, help="ensemble: specialists")
-    bench.add_argument("--latency", type=float, default=0.3, help="ensemble: seconds per call")
+    bench.add_argument(
+        "--latency", type=float, help="seconds per fake call (ensemble 0.3, others 0.05)"
+    )
     bench.add_argument("--out", type=Path, default=Path(".hi_moe/bench"))
 
     compare = commands.add_parser(

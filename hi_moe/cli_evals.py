@@ -36,24 +36,32 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.suite == "sandbox":
         from evals import bench_sandbox
 
-        text = bench_sandbox.report(args.runs)
-        console.print(text)
-        path = args.out / "sandbox.txt"
-        path.write_text(text + "\n")
+        text, report = bench_sandbox.report(args.runs), None
     elif args.suite == "routing":
         from evals import bench_routing
 
         context = Context()
         report = bench_routing.run(context.fleet_path, context.router_dir, args.split)
-        console.print(bench_routing.render(report))
-        path = bench_routing.save(report, args.out)
-    else:
+        text = bench_routing.render(report)
+    elif args.suite == "ensemble":
         from evals import bench_ensemble
 
-        report = bench_ensemble.run(args.k, args.latency)
-        console.print(bench_ensemble.render(report))
-        path = args.out / "ensemble.json"
-        path.write_text(json.dumps(asdict(report), indent=2))
+        report = bench_ensemble.run(args.k, args.latency or 0.3)
+        text = bench_ensemble.render(report)
+    else:
+        from evals import bench_harness
+
+        if args.suite == "overhead":
+            report = bench_harness.overhead(args.latency or 0.05)
+            text = bench_harness.render_overhead(report)
+        else:
+            report = bench_harness.throughput(args.latency or 0.05)
+            text = bench_harness.render_throughput(report)
+    console.print(text)
+    path = args.out / f"{args.suite}.md"
+    path.write_text(text + "\n")
+    if report is not None:
+        path.with_suffix(".json").write_text(json.dumps(asdict(report), indent=2))
     console.print(f"report {path}")
     return 0
 

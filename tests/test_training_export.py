@@ -34,7 +34,7 @@ def test_bench_routing_prints_accuracy_confusion_and_latency(tmp_path, capsys):
     assert main(["bench", "routing", "--split", "dev", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "top-1 accuracy" in out and "p50" in out and "| label \\ predicted |" in out
-    report = json.loads((tmp_path / "routing-dev.json").read_text())
+    report = json.loads((tmp_path / "routing.json").read_text())
     assert report["examples"] == 60 and 0 <= report["accuracy"] <= 1
 
 
@@ -48,4 +48,16 @@ def test_bench_sandbox_reports_the_isolation_and_timings(tmp_path, capsys):
     assert main(["bench", "sandbox", "--runs", "3", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "default isolation here:" in out and "median" in out
-    assert (tmp_path / "sandbox.txt").read_text().startswith("default isolation here:")
+    assert (tmp_path / "sandbox.md").read_text().startswith("default isolation here:")
+
+
+def test_bench_overhead_and_throughput_report_their_numbers(tmp_path, capsys):
+    args = ["--latency", "0.01", "--out", str(tmp_path)]
+    assert main(["bench", "overhead", *args]) == 0
+    report = json.loads((tmp_path / "overhead.json").read_text())
+    assert report["problems"] == 8 and report["checkpoint_bytes_per_step"] > 0
+    assert {"monitor", "architect", "specialist", "validate"} <= set(report["overhead_ms_per_node"])
+    assert report["seconds_per_problem"] >= report["llm_seconds_per_problem"] > 0
+    assert main(["bench", "throughput", *args]) == 0
+    rates = json.loads((tmp_path / "throughput.json").read_text())["problems_per_minute"]
+    assert set(rates) == {"1", "2", "4"} and all(rate > 0 for rate in rates.values())
