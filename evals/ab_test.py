@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -81,7 +82,12 @@ def compare_outcomes(tier: str, names: tuple[str, str], a: list[bool], b: list[b
 
 
 def run_variant(
-    problems: list[Problem], context: Context, tier: str, variant: Variant, mock: bool
+    problems: list[Problem],
+    context: Context,
+    tier: str,
+    variant: Variant,
+    mock: bool,
+    on_problem: Callable[[], None] | None = None,
 ) -> list[bool]:
     """Hidden-test pass per problem with `variant` as the tier's prompt."""
     context = replace(context, **{f"{tier}_prompt": variant.prompt})
@@ -92,6 +98,8 @@ def run_variant(
             thread = new_thread_id(f"ab-{variant.name}-{problem.id}")
             result, _ = solve_problem(graph, live, problem, thread)
             outcomes.append(bool(result.hidden["passed"]))
+            if on_problem is not None:
+                on_problem()
     return outcomes
 
 

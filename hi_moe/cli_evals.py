@@ -7,14 +7,13 @@ import argparse
 import json
 import time
 from dataclasses import asdict
-
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from functools import partial
 
 from graph.context import Context
 from hi_moe.call_log import CallLog
 from hi_moe.cli_runs import make_context
 from hi_moe.costs import load_prices
-from hi_moe.display import console
+from hi_moe.display import console, progress_bar
 from hi_moe.errors import EXIT_INTERRUPTED, UserError
 from hi_moe.problems import load_dataset
 
@@ -81,10 +80,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     skipped = len(store.done() & {p.id for p in problems})
     if skipped:
         console.print(f"{skipped} problems already done in {run_id}; skipping them")
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console,
-    ) as bar:  # fmt: skip
+    with progress_bar() as bar:
         job = bar.add_task(f"compare {args.dataset}", total=len(problems), completed=skipped)
         try:
             summaries = compare.run_compare(
@@ -138,9 +134,14 @@ def cmd_ab_test(args: argparse.Namespace) -> int:
     problems = load_dataset(args.dataset)
     problems = problems[: args.limit] if args.limit else problems
     outcomes = []
-    for variant in variants:
-        with console.status(f"variant {variant.name} on {len(problems)} problems..."):
-            outcomes.append(ab_test.run_variant(problems, context, args.tier, variant, args.mock))
+    with progress_bar() as bar:
+        for variant in variants:
+            job = bar.add_task(f"variant {variant.name}", total=len(problems))
+            outcomes.append(
+                ab_test.run_variant(
+                    problems, context, args.tier, variant, args.mock, partial(bar.advance, job)
+                )
+            )
     names = (variants[0].name, variants[1].name)
     report = ab_test.compare_outcomes(args.tier, names, outcomes[0], outcomes[1])
     console.print(ab_test.render(report))

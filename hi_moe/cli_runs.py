@@ -8,14 +8,12 @@ import time
 import uuid
 from dataclasses import asdict
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
 from graph.builder import build_graph
 from graph.checkpoint import open_checkpointer
 from graph.context import Context
 from graph.state import State
 from hi_moe.costs import load_prices
-from hi_moe.display import console, print_batch, print_result, print_step
+from hi_moe.display import console, print_batch, print_result, print_step, progress_bar
 from hi_moe.errors import UserError
 from hi_moe.fleet import load_fleet
 from hi_moe.problems import Problem, get_problem, load_dataset
@@ -126,14 +124,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
     results: list[RunResult] = []
     with (
         hierarchy(context, target, mock, args.mock_wrong_tries, args.mock_latency) as (graph, live),
-        Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            disable=single,
-        ) as bar,
+        progress_bar(disable=single) as bar,
     ):
         check_new_thread(args, registry, graph)
         job = bar.add_task("solving", total=len(problems))

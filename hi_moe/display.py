@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.syntax import Syntax
 from rich.table import Table
 
 from hi_moe.runs import RunResult
 
 console = Console(highlight=False)
+
+
+def progress_bar(disable: bool = False) -> Progress:
+    """The bar every multi-problem command shows: description, bar, done/total, elapsed."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=disable,
+    )
 
 
 def step_line(node: str, update: dict) -> str | None:
