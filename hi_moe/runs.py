@@ -15,9 +15,8 @@ from langgraph.graph.state import CompiledStateGraph
 
 from graph.context import Context
 from graph.state import FinalReport, State, Usage
-from hi_moe.call_log import CallLog
 from hi_moe.costs import cost_by_tier, load_prices
-from hi_moe.endpoints import required_models
+from hi_moe.endpoints import client_for, required_models
 from hi_moe.fake_endpoint import FakeEndpoint
 from hi_moe.grading import Grade, grade
 from hi_moe.mock_model import ScriptedModel
@@ -157,7 +156,6 @@ def hierarchy(
     """A checkpointed graph and the live context (endpoint up, model names checked)."""
     from graph.builder import build_graph
     from graph.checkpoint import open_checkpointer
-    from hi_moe.endpoints import client_for
 
     with (
         open_checkpointer(checkpoint) as saver,
@@ -175,7 +173,7 @@ def finish(
     started = time.perf_counter()
     hidden = grade(problem, state.result.solution)
     result = build_result(thread_id, state, hidden, wall_s + time.perf_counter() - started)
-    calls = CallLog(context.call_log_path).for_thread(thread_id)
+    calls = client_for(context).call_log.for_thread(thread_id)
     result.cost_by_tier = cost_by_tier(calls, load_prices(context.price_table))
     result.estimated_cost_usd = sum(result.cost_by_tier.values())
     return result, result.write(context.home_dir / "results")

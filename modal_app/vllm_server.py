@@ -42,7 +42,8 @@ APP_NAME = "hi-moe-vllm"
 VLLM_VERSION = "0.33.0"
 PORT = 8000
 ADAPTERS_DIR = "/adapters"
-HF_CACHE_DIR = "/root/.cache/huggingface"
+HF_CACHE_DIR = "/hf-cache"
+"""Inside the container; HF_HOME points the Hugging Face libraries at the cache Volume."""
 HF_PREFIX = "hf:"
 API_KEY_ENV = "VLLM_API_KEY"
 MAX_CONCURRENT_REQUESTS = 32
@@ -189,7 +190,7 @@ app = modal.App(APP_NAME)
 image = (
     modal.Image.debian_slim(python_version="3.11")
     .pip_install(f"vllm=={VLLM_VERSION}")
-    .env(CONFIG.to_env())
+    .env({**CONFIG.to_env(), "HF_HOME": HF_CACHE_DIR})
 )
 hf_cache = modal.Volume.from_name("hi-moe-hf-cache", create_if_missing=True)
 adapters_volume = modal.Volume.from_name("hi-moe-adapters", create_if_missing=True)

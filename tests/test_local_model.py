@@ -7,6 +7,8 @@ import sqlite3
 import httpx
 import pytest
 
+from graph.builder import build_graph
+from graph.checkpoint import open_checkpointer
 from graph.context import Context
 from hi_moe.endpoints import client_for, required_models
 from hi_moe.llm import EndpointError
@@ -45,9 +47,6 @@ def test_unknown_model_names_fail_loudly(server, tmp_path):
 
 
 def test_hierarchy_runs_end_to_end_on_the_real_model(server, tmp_path):
-    from graph.builder import build_graph
-    from graph.checkpoint import open_checkpointer
-
     context = Context(home=str(tmp_path), base_url=server.base_url, max_retries=0, max_replans=1)
     with open_checkpointer(str(tmp_path / "checkpoints.sqlite")) as saver:
         state = run_thread(build_graph(saver), "real-1", context, {"problem_id": "builtin/14"})
@@ -67,9 +66,6 @@ def test_hierarchy_runs_end_to_end_on_the_real_model(server, tmp_path):
 
 
 def test_ensemble_completes_on_a_server_that_answers_one_request_at_a_time(server, tmp_path):
-    from graph.builder import build_graph
-    from graph.checkpoint import open_checkpointer
-
     context = Context(
         home=str(tmp_path),
         base_url=server.base_url,
