@@ -6,6 +6,7 @@ parts, and on a retry its previous attempt with the failing tests' feedback.
 
 from __future__ import annotations
 
+from langchain_core.messages import BaseMessage
 from langgraph.runtime import Runtime
 
 from graph.context import Context
@@ -30,13 +31,12 @@ def feedback_text(state: SpecialistInput) -> str:
     )
 
 
-def node(state: SpecialistInput, runtime: Runtime[Context]) -> dict:
-    context = context_of(runtime)
+def specialist_messages(state: SpecialistInput, context: Context) -> list[BaseMessage]:
+    """The specialist's whole prompt for one subtask (also what adapter training data uses)."""
     specialist = load_fleet(context.fleet_path).get(state.specialist)
     part = next(p for p in state.task.parts if p.name == state.subtask.part)
-    calls = tier_calls(runtime, "specialist", specialist.model, specialist.temperature)
     interfaces = "".join(f"- {line}\n" for line in state.interfaces)
-    messages = render(
+    return render(
         context.specialist_prompt,
         context.prompt_token_cap,
         specialist=specialist.name,
@@ -48,7 +48,13 @@ def node(state: SpecialistInput, runtime: Runtime[Context]) -> dict:
         interfaces=f"Already available, do not rewrite:\n{interfaces}" if interfaces else "",
         feedback=feedback_text(state),
     )
-    reply = calls.text(messages)
+
+
+def node(state: SpecialistInput, runtime: Runtime[Context]) -> dict:
+    context = context_of(runtime)
+    specialist = load_fleet(context.fleet_path).get(state.specialist)
+    calls = tier_calls(runtime, "specialist", specialist.model, specialist.temperature)
+    reply = calls.text(specialist_messages(state, context))
     candidate = Candidate(
         subgoal_id=state.subtask.subgoal_id,
         try_index=state.try_index,
