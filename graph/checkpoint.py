@@ -53,7 +53,9 @@ def check_sqlite_file(path: Path) -> None:
             conn.execute("PRAGMA quick_check").fetchone()
     except sqlite3.DatabaseError as exc:
         raise CheckpointError(f"checkpoint file {path} is corrupt: {exc}") from exc
-    if tables and not tables >= SAVER_TABLES:
+    # Only another program's tables make it foreign: a store being set up holds some of ours.
+    foreign = {t for t in tables if not t.startswith("sqlite_")} - SAVER_TABLES
+    if foreign:
         raise CheckpointError(
             f"checkpoint file {path} is a SQLite database of another program "
             f"(tables: {', '.join(sorted(tables))})"

@@ -63,6 +63,27 @@ class Context:
     """Self-correction retries per subtask after the first try."""
 
     max_replans: int = 1
+    max_reroutes: int = 1
+    """Times the monitor may hand one part to a specialist not yet tried on it."""
+
+    stuck_rounds: int = 3
+    """A part is stuck when its visible-test passes did not rise over this many rounds."""
+
+    surprise_gap: float = 0.6
+    """An outcome is surprising when |confidence - pass fraction| is at least this."""
+
+    plan_window: int = 4
+    """Parts the architect plans at a time: its prompt stays bounded however long the task."""
+
+    max_interfaces: int = 4
+    """Interfaces of finished parts shown to a specialist (those its statement names)."""
+
+    routines: int = 2
+    """Similar solved routines the architect retrieves; 0 turns the routine cache off."""
+
+    routine_store: str = ""
+    """Directory of the routine cache (Chroma); empty means <home>/routines."""
+
     token_budget: int = 60_000
     prompt_token_cap: int = 1_200
     """Hard cap on the estimated tokens of any one tier's prompt."""
@@ -87,8 +108,13 @@ class Context:
                 message = f"HI_MOE_{f.name.upper()}={raw!r} is not a valid {kind.__name__}"
                 raise UserError(message) from exc
             setattr(self, f.name, value)
-        if self.max_retries < 0 or self.max_replans < 0 or self.ensemble_k < 1:
-            raise UserError("max_retries and max_replans must be >= 0 and ensemble_k >= 1")
+        counts = {"max_retries": self.max_retries, "max_replans": self.max_replans,
+                  "max_reroutes": self.max_reroutes, "routines": self.routines}  # fmt: skip
+        negative = [name for name, value in counts.items() if value < 0]
+        if negative:
+            raise UserError(f"{', '.join(negative)} must be >= 0")
+        if self.ensemble_k < 1 or self.plan_window < 1 or self.stuck_rounds < 1:
+            raise UserError("ensemble_k, plan_window and stuck_rounds must be >= 1")
 
     def extra_body_fields(self) -> dict:
         """`extra_body` parsed; a malformed value is a clear error."""
@@ -118,6 +144,10 @@ class Context:
             return Path(self.router_store)
         cache_root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
         return Path(cache_root) / "hi-moe" / "router"
+
+    @property
+    def routine_dir(self) -> Path:
+        return Path(self.routine_store) if self.routine_store else self.home_dir / "routines"
 
     @property
     def routing_log_path(self) -> Path:

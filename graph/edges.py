@@ -12,19 +12,9 @@ from graph.state import SpecialistInput, State
 def after_monitor(state: State) -> Literal["architect", "dispatcher", "finalize"]:
     if state.decision in ("plan", "replan"):
         return "architect"
-    if state.decision == "continue":
+    if state.decision in ("continue", "reroute"):
         return "dispatcher"
     return "finalize"
-
-
-def interfaces(state: State, exclude: str) -> list[str]:
-    """Signatures of solved parts other than `exclude`, for the specialist's view."""
-    lines = []
-    for outcome in state.outcomes:
-        if outcome.status == "success" and outcome.part != exclude:
-            defs = [ln for ln in outcome.code.splitlines() if ln.startswith("def ")]
-            lines.extend(d.rstrip(":") for d in defs[:1])
-    return lines
 
 
 def to_specialists(state: State) -> list[Send]:
@@ -39,7 +29,7 @@ def to_specialists(state: State) -> list[Send]:
                 subtask=subtask,
                 specialist=name,
                 try_index=state.try_index,
-                interfaces=interfaces(state, subtask.part),
+                interfaces=subtask.interfaces,
                 previous=state.previous_attempt,
             ),
         )

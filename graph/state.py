@@ -10,7 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-Decision = Literal["plan", "continue", "replan", "done", "give_up"]
+Decision = Literal["plan", "continue", "replan", "reroute", "skip", "done", "give_up"]
+Signal = Literal["stuck", "drift", "surprise"]
 OutcomeStatus = Literal["success", "partial", "failed", "blocked"]
 
 
@@ -27,6 +28,8 @@ class Part(BaseModel):
     name: str
     statement: str
     visible_tests: list[TestCase] = Field(default_factory=list)
+    source_id: str = ""
+    """The problem id this part comes from (bundles and projects), so caches can avoid it."""
 
 
 class Task(BaseModel):
@@ -43,13 +46,15 @@ class Subgoal(BaseModel):
     """A step of the architect's plan: one part with an objective and acceptance criteria."""
 
     id: int
+    """The part's index in the task, so a subgoal keeps its id across plan versions."""
+
     part: str
     objective: str
     acceptance: list[str] = Field(default_factory=list)
 
 
 class Plan(BaseModel):
-    """The architect's strategy for the task."""
+    """The architect's strategy for the next window of parts (at most `plan_window`)."""
 
     version: int
     goal: str
@@ -69,12 +74,18 @@ class Subtask(BaseModel):
     """Chosen specialists, best router score first."""
     router_scores: dict[str, float] = Field(default_factory=dict)
     routing_id: int | None = None
+    dispatch: int = 0
+    """Which dispatch this is in the run: candidates and attempts carry it."""
+    interfaces: list[str] = Field(default_factory=list)
+    """Interfaces of finished parts this subtask may call."""
 
 
 class Candidate(BaseModel):
     """One specialist's unvalidated answer to a subtask."""
 
     subgoal_id: int
+    part: str = ""
+    dispatch: int = 0
     try_index: int
     specialist: str
     code: str
@@ -108,15 +119,29 @@ class OutcomeReport(BaseModel):
     tests_passed: int
     tests_total: int
     code: str
+    interface: str = ""
+    """Signature and one-line contract, what later parts see of this one."""
 
 
 class ProgressReport(BaseModel):
-    """One monitor decision and the reason for it."""
+    """One monitor decision, the signals behind it and the reason for it."""
 
     decision: Decision
     reason: str
     plan_version: int
     by_model: bool = False
+    part: str | None = None
+    signals: list[Signal] = Field(default_factory=list)
+
+
+class RoutineUse(BaseModel):
+    """A solved routine the architect was shown for some parts (logged with its effect later)."""
+
+    routine_id: str
+    source_id: str
+    for_parts: list[str]
+    distance: float
+    plan_version: int
 
 
 class TierUsage(BaseModel):
@@ -199,6 +224,8 @@ class State(InputState):
     attempts: Annotated[list[Attempt], append] = Field(default_factory=list)
     outcomes: Annotated[list[OutcomeReport], append] = Field(default_factory=list)
     progress: Annotated[list[ProgressReport], append] = Field(default_factory=list)
+    routines_used: Annotated[list[RoutineUse], append] = Field(default_factory=list)
+    dispatches: int = 0
     usage: Annotated[Usage, add_usage] = Field(default_factory=Usage)
     format_errors: Annotated[int, add_int] = 0
     result: FinalReport | None = None

@@ -1,4 +1,9 @@
-"""SQLite log of every LLM call: who asked, which model, tokens, latency, outcome."""
+"""SQLite log of every LLM call: who asked, which model, tokens, latency, outcome.
+
+A completed call also keeps its reply under a replay key (thread, graph task, position in the
+task, prompt hash). A node re-run after a crash finds its earlier replies there, so no
+completed call is ever made twice.
+"""
 
 from __future__ import annotations
 
@@ -19,9 +24,13 @@ CREATE TABLE IF NOT EXISTS calls (
     completion_tokens INTEGER NOT NULL,
     latency_s REAL NOT NULL,
     ok INTEGER NOT NULL,
-    error TEXT
+    error TEXT,
+    replay_key TEXT,
+    reply TEXT
 )
 """
+ADDED_COLUMNS = {"replay_key": "TEXT", "reply": "TEXT"}
+"""Columns newer than the first schema, added to an older log on open."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,8 @@ class CallRecord:
     latency_s: float
     ok: bool
     error: str | None = None
+    replay_key: str | None = None
+    reply: str | None = None
 
 
 class CallLog:
@@ -46,13 +57,19 @@ class CallLog:
         self._conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute(SCHEMA)
+        have = {row[1] for row in self._conn.execute("PRAGMA table_info(calls)")}
+        for column, kind in ADDED_COLUMNS.items():
+            if column not in have:
+                self._conn.execute(f"ALTER TABLE calls ADD COLUMN {column} {kind}")
+        self._conn.execute("CREATE INDEX IF NOT EXISTS calls_replay ON calls (replay_key)")
         self._conn.commit()
 
     def record(self, call: CallRecord) -> None:
         with self._lock:
             self._conn.execute(
                 "INSERT INTO calls (ts, thread_id, tier, model, prompt_tokens, completion_tokens,"
-                " latency_s, ok, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " latency_s, ok, error, replay_key, reply)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     time.time(),
                     call.thread_id,
@@ -63,9 +80,16 @@ class CallLog:
                     call.latency_s,
                     int(call.ok),
                     call.error,
+                    call.replay_key,
+                    call.reply,
                 ),
             )
             self._conn.commit()
+
+    def find_reply(self, replay_key: str) -> CallRecord | None:
+        """The completed call recorded under `replay_key`, if any."""
+        found = self._select("WHERE replay_key = ? AND ok = 1", (replay_key,))
+        return found[0] if found else None
 
     def for_thread(self, thread_id: str) -> list[CallRecord]:
         return self._select("WHERE thread_id = ?", (thread_id,))
@@ -77,7 +101,7 @@ class CallLog:
         with self._lock:
             rows = self._conn.execute(
                 "SELECT thread_id, tier, model, prompt_tokens, completion_tokens, latency_s, ok,"
-                f" error FROM calls {where} ORDER BY id",
+                f" error, replay_key, reply FROM calls {where} ORDER BY id",
                 params,
             ).fetchall()
-        return [CallRecord(*row[:6], bool(row[6]), row[7]) for row in rows]
+        return [CallRecord(*row[:6], bool(row[6]), *row[7:]) for row in rows]

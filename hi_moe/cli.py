@@ -80,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     threads = commands.add_parser("threads", help="list runs with their status")
     threads.add_argument("--json", action="store_true", help="print JSON")
+    threads.add_argument(
+        "--prune",
+        action="store_true",
+        help="drop all but the last checkpoint of every finished thread (unfinished ones stay)",
+    )
     add_run_options(threads)
 
     serve = commands.add_parser("serve-local", help="keep the embedded llama.cpp server running")

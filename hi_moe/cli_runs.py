@@ -12,11 +12,13 @@ from graph.builder import build_graph
 from graph.checkpoint import open_checkpointer
 from graph.context import Context
 from graph.state import State
+from hi_moe.checkpoint_prune import prune_finished
 from hi_moe.costs import load_prices
 from hi_moe.display import console, print_batch, print_result, print_step, progress_bar
 from hi_moe.errors import UserError
 from hi_moe.fleet import load_fleet
 from hi_moe.problems import Problem, get_problem, load_dataset
+from hi_moe.projects import Project
 from hi_moe.run_registry import RunRecord, RunRegistry, new_record
 from hi_moe.runs import (
     RunResult,
@@ -52,7 +54,7 @@ def checkpoint_target(args: argparse.Namespace, context: Context) -> str:
     return args.checkpoint or str(context.home_dir / "checkpoints.sqlite")
 
 
-def selected_problems(args: argparse.Namespace) -> list[Problem]:
+def selected_problems(args: argparse.Namespace) -> list[Problem | Project]:
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit must be at least 1, not {args.limit}")
     if args.all:
@@ -80,7 +82,7 @@ def solve_one(
     graph,
     live: Context,
     registry: RunRegistry,
-    problem: Problem,
+    problem: Problem | Project,
     target: str,
     verbose: bool,
 ) -> RunResult:
@@ -174,6 +176,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return 0
 
 
+FINISHED = ("solved", "partial", "failed")
+
+
 def thread_status(graph, thread_id: str) -> tuple[str, int]:
     """(status, checkpointed steps) of a thread as its checkpoints tell it."""
     snapshot = graph.get_state({"configurable": {"thread_id": thread_id}})
@@ -193,10 +198,14 @@ def cmd_threads(args: argparse.Namespace) -> int:
     for record in records:
         by_target.setdefault(args.checkpoint or record.checkpoint, []).append(record)
     statuses = {}
+    pruned = 0
     for target, group in by_target.items():
         with open_checkpointer(target) as saver:
             graph = build_graph(saver)
             statuses.update({r.thread_id: thread_status(graph, r.thread_id) for r in group})
+            if args.prune:
+                finished = [r.thread_id for r in group if statuses[r.thread_id][0] in FINISHED]
+                pruned += prune_finished(saver, finished)
     rows = []
     for record in records:
         status, steps = statuses[record.thread_id]
@@ -211,6 +220,8 @@ def cmd_threads(args: argparse.Namespace) -> int:
                 "result": record.result_path,
             }
         )
+    if args.prune and not args.json:
+        console.print(f"pruned {pruned} intermediate checkpoint(s) of finished threads")
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

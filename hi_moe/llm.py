@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from langchain_openai import ChatOpenAI
 from hi_moe.call_log import CallLog, CallRecord
 from hi_moe.errors import UserError
 
+log = logging.getLogger(__name__)
+
 
 class EndpointError(UserError):
     """The endpoint is down, refused a request or does not serve a model; the message says which."""
@@ -27,6 +30,8 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int
     latency_s: float
+    replayed: bool = False
+    """Found in the call log (a node re-run after a crash), not asked of the model again."""
 
 
 def json_schema_format(name: str, schema: dict, style: str = "openai") -> dict:
@@ -119,8 +124,18 @@ class LLMClient:
         max_tokens: int,
         thread_id: str | None = None,
         response_format: dict | None = None,
+        replay_key: str | None = None,
     ) -> Completion:
-        """One chat completion; raises EndpointError (after the client's retries) on failure."""
+        """One chat completion; raises EndpointError (after the client's retries) on failure.
+
+        With a `replay_key` already in the call log, the logged reply comes back instead.
+        """
+        earlier = self.call_log.find_reply(replay_key) if replay_key else None
+        if earlier is not None and earlier.reply is not None:
+            log.info("%s: replaying a completed %s call from the call log", tier, model)
+            return Completion(
+                earlier.reply, earlier.prompt_tokens, earlier.completion_tokens, 0.0, replayed=True
+            )
         extra = {"response_format": response_format} if response_format else {}
         start = time.perf_counter()
         try:
@@ -150,6 +165,8 @@ class LLMClient:
                 latency,
                 ok=bool(text.strip()),
                 error=None if text.strip() else "empty completion",
+                replay_key=replay_key,
+                reply=text,
             )
         )
         return completion

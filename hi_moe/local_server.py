@@ -28,7 +28,8 @@ from hi_moe.fleet import load_fleet
 from hi_moe.llm import EndpointError
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-CONTEXT_TOKENS = 4096
+CONTEXT_TOKENS = 8192
+"""SmolLM2's trained context: the single-context baseline of `bench horizon` needs all of it."""
 
 
 def default_gguf() -> Path:

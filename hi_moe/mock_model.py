@@ -12,8 +12,10 @@ import re
 import threading
 
 from hi_moe.problems import Problem
+from hi_moe.projects import Project
 
-PARTS = re.compile(r"Parts to deliver: (.+)")
+PARTS = re.compile(r"^- (\w+): ", re.MULTILINE)
+PARTS_HEADING = "Parts to plan now:"
 ALLOWED = re.compile(r"Allowed decisions: (.+)\.")
 WRONG_CODE = "```python\ndef wrong():\n    return None\n```\nCONFIDENCE: 0.9"
 
@@ -21,8 +23,12 @@ WRONG_CODE = "```python\ndef wrong():\n    return None\n```\nCONFIDENCE: 0.9"
 class ScriptedModel:
     """A `Responder` for FakeEndpoint that plays every tier."""
 
-    def __init__(self, problems: list[Problem], wrong_tries: int = 0) -> None:
-        self.problems = problems
+    def __init__(self, problems: list[Problem | Project], wrong_tries: int = 0) -> None:
+        self.problems = [
+            part
+            for problem in problems
+            for part in (problem.parts if isinstance(problem, Project) else [problem])
+        ]
         self.wrong_tries = wrong_tries
         self._tries: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -41,11 +47,11 @@ class ScriptedModel:
             options = allowed.group(1).split(", ") if allowed else ["give_up"]
             choice = "replan" if "replan" in options else options[0]
             return json.dumps({"decision": choice, "reason": "scripted monitor"})
-        return self.solve(prompt)
+        return self.solve(str(messages[-1].get("content", "")) if messages else "")
 
     def plan(self, prompt: str) -> str:
-        match = PARTS.search(prompt)
-        parts = match.group(1).split(", ") if match else []
+        listing = prompt.partition(PARTS_HEADING)[2].partition("Visible tests:")[0]
+        parts = PARTS.findall(listing)
         kind = "math task" if "Task (math)" in prompt else "task"
         return json.dumps(
             {
@@ -59,6 +65,7 @@ class ScriptedModel:
         )
 
     def solve(self, prompt: str) -> str:
+        """The reference of the problem whose statement is in `prompt` (the latest message)."""
         for problem in self.problems:
             if problem.statement[:200] in prompt:
                 with self._lock:

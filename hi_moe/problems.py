@@ -10,16 +10,19 @@ import doctest
 import json
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
 from graph.state import Part, Task, TestCase
 from hi_moe.errors import UserError
 
+if TYPE_CHECKING:
+    from hi_moe.projects import Project
+
 DATASETS_DIR = Path(__file__).resolve().parent.parent / "datasets"
 BUILTIN_SETS = {"builtin": "builtin.jsonl", "math": "math.jsonl"}
-DATASET_NAMES = [*BUILTIN_SETS, "humaneval"]
+DATASET_NAMES = [*BUILTIN_SETS, "humaneval", "projects"]
 
 
 class ProblemError(UserError):
@@ -115,8 +118,12 @@ def humaneval_problems() -> tuple[Problem, ...]:
     return tuple(problems)
 
 
-def load_dataset(name: str) -> list[Problem]:
-    """Problems of a named set (builtin, math, humaneval) or of a JSONL file path."""
+def load_dataset(name: str) -> list[Problem] | list[Project]:
+    """Problems of a named set (builtin, math, humaneval, projects) or of a JSONL file path."""
+    if name == "projects":
+        from hi_moe.projects import read_projects
+
+        return read_projects()
     if name in BUILTIN_SETS:
         return read_jsonl(DATASETS_DIR / BUILTIN_SETS[name])
     if name == "humaneval":
@@ -128,8 +135,12 @@ def load_dataset(name: str) -> list[Problem]:
     )
 
 
-def get_problem(ref: str, dataset: str = "builtin") -> Problem:
-    """A problem by full id (`builtin/3`, `HumanEval/3`) or by its number within `dataset`."""
+def get_problem(ref: str, dataset: str = "builtin") -> Problem | Project:
+    """A problem by full id (`builtin/3`, `HumanEval/3`, `project/..`, `bundle/..`) or number."""
+    from hi_moe.projects import get_project, is_project_ref
+
+    if is_project_ref(ref):
+        return get_project(ref)
     problems = load_dataset(dataset)
     by_id = {p.id: p for p in problems}
     for candidate in (ref, f"{dataset}/{ref}", f"HumanEval/{ref}"):

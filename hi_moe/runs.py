@@ -21,6 +21,7 @@ from hi_moe.fake_endpoint import FakeEndpoint
 from hi_moe.grading import Grade, grade
 from hi_moe.mock_model import ScriptedModel
 from hi_moe.problems import Problem
+from hi_moe.projects import Project
 
 RESULT_VERSION = 1
 StepCallback = Callable[[str, dict], None]
@@ -44,7 +45,7 @@ def context_from_settings(settings: dict, **overrides: object) -> Context:
 @contextmanager
 def model_endpoint(
     context: Context,
-    mock_problems: list[Problem] | None = None,
+    mock_problems: list[Problem | Project] | None = None,
     mock_wrong_tries: int = 0,
     mock_latency_s: float = 0.0,
 ) -> Iterator[Context]:
@@ -84,6 +85,8 @@ class RunResult:
     attempts: list[dict]
     estimated_cost_usd: float = 0.0
     cost_by_tier: dict[str, float] = field(default_factory=dict)
+    routines: list[dict] = field(default_factory=list)
+    """Routines the architect was shown, each with whether the parts it was shown for got solved."""
     version: int = RESULT_VERSION
 
     def write(self, directory: Path) -> Path:
@@ -111,7 +114,17 @@ def build_result(thread_id: str, state: State, hidden: Grade, wall_s: float) -> 
         wall_s=round(wall_s, 3),
         decisions=[p.model_dump() for p in state.progress],
         attempts=[a.model_dump() for a in state.attempts],
+        routines=routine_effects(state),
     )
+
+
+def routine_effects(state: State) -> list[dict]:
+    """Each retrieved routine and how many of the parts it was shown for were solved."""
+    solved = {o.part for o in state.outcomes if o.status == "success"}
+    return [
+        {**use.model_dump(), "parts_solved": sum(p in solved for p in use.for_parts)}
+        for use in state.routines_used
+    ]
 
 
 def run_thread(
@@ -135,7 +148,7 @@ def run_thread(
 def solve_problem(
     graph: CompiledStateGraph,
     context: Context,
-    problem: Problem,
+    problem: Problem | Project,
     thread_id: str,
     on_step: StepCallback | None = None,
 ) -> tuple[RunResult, Path]:
@@ -149,7 +162,7 @@ def solve_problem(
 def hierarchy(
     context: Context,
     checkpoint: str,
-    mock_problems: list[Problem] | None = None,
+    mock_problems: list[Problem | Project] | None = None,
     mock_wrong_tries: int = 0,
     mock_latency_s: float = 0.0,
 ) -> Iterator[tuple[CompiledStateGraph, Context]]:
@@ -166,7 +179,7 @@ def hierarchy(
 
 
 def finish(
-    thread_id: str, state: State, problem: Problem, wall_s: float, context: Context
+    thread_id: str, state: State, problem: Problem | Project, wall_s: float, context: Context
 ) -> tuple[RunResult, Path]:
     """Grade the final solution with the hidden tests, price the calls, write the result JSON."""
     assert state.result is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -43,8 +44,22 @@ class TierCalls:
     temperature: float
     max_tokens: int
     thread_id: str | None
+    replay_scope: str | None = None
+    """The graph task this node run is (stable across a crash); None turns replay off."""
     usage: Usage = field(default_factory=Usage)
     format_errors: int = 0
+    _sequence: int = 0
+
+    def replay_key(self, messages: list[BaseMessage], settings: dict) -> str | None:
+        """Where this call's reply is logged: the task, the call's position in it, the prompt."""
+        if self.replay_scope is None:
+            return None
+        self._sequence += 1
+        payload = json.dumps(
+            [self.model, settings, [(m.type, str(m.content)) for m in messages]], sort_keys=True
+        )
+        digest = hashlib.sha256(payload.encode()).hexdigest()[:24]
+        return f"{self.replay_scope}|{self.tier}|{self._sequence}|{digest}"
 
     def text(
         self,
@@ -52,14 +67,18 @@ class TierCalls:
         response_format: dict | None = None,
         max_tokens: int | None = None,
     ) -> str:
+        settings = {
+            "temperature": self.temperature,
+            "max_tokens": max_tokens or self.max_tokens,
+            "response_format": response_format,
+        }
         completion = self.client.complete(
             tier=self.tier,
             model=self.model,
             messages=messages,
-            temperature=self.temperature,
-            max_tokens=max_tokens or self.max_tokens,
             thread_id=self.thread_id,
-            response_format=response_format,
+            replay_key=self.replay_key(messages, settings),
+            **settings,
         )
         tier_usage = self.usage.by_tier.setdefault(self.tier, TierUsage())
         tier_usage.calls += 1

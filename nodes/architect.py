@@ -1,19 +1,24 @@
 """Abstract Architect: the goal and the strategy, as a plan of subgoals with acceptance criteria.
 
-On replan it sees short summaries of what failed and writes the next plan version.
+It plans a window of at most `plan_window` open parts at a time, seeing one-line contracts of
+those parts, the interfaces they may call, similar solved routines and, on a replan, short
+summaries of what failed: its prompt stays bounded however many parts the task has.
 """
 
 from __future__ import annotations
 
+import ast
 import logging
 
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field
 
 from graph.context import Context
-from graph.state import Plan, State, Subgoal, Task
+from graph.state import Part, Plan, RoutineUse, State, Subgoal, Task
 from hi_moe.prompting import render
-from nodes.monitor import pending_subgoals
+from hi_moe.routines import Routine, routine_cache
+from nodes.assembly import find_function, relevant_interfaces
+from nodes.monitor import open_parts, pending_subgoals, skipped_parts, solved_parts
 from nodes.support import context_of, llm_update, tier_calls
 
 log = logging.getLogger(__name__)
@@ -21,6 +26,8 @@ EXAMPLE = (
     '{"goal": "...", "strategy": "...", "subgoals": [{"part": "name", "objective": "...",'
     ' "acceptance": ["passes the visible tests"]}]}'
 )
+TESTS_PER_PART = 2
+TEST_CHARS = 160
 
 
 class SubgoalDraft(BaseModel):
@@ -44,23 +51,25 @@ def default_subgoal(index: int, part: str) -> Subgoal:
     )
 
 
-def plan_from_draft(draft: PlanDraft | None, task: Task, version: int) -> Plan:
-    """A valid plan: the draft's subgoals for known parts, defaults for any part it missed."""
-    parts = [p.name for p in task.parts]
+def plan_from_draft(draft: PlanDraft | None, task: Task, window: list[str], version: int) -> Plan:
+    """A valid plan for `window`: the draft's subgoals for its parts, defaults for any it missed."""
+    index = {p.name: i for i, p in enumerate(task.parts)}
     drafted = {}
     for item in draft.subgoals if draft else []:
-        if item.part in parts and item.part not in drafted and item.objective.strip():
+        if item.part in window and item.part not in drafted and item.objective.strip():
             drafted[item.part] = item
-    order = [*drafted, *(p for p in parts if p not in drafted)]
+    order = [*drafted, *(p for p in window if p not in drafted)]
     subgoals = []
-    for index, part in enumerate(order):
+    for part in order:
         item = drafted.get(part)
         if item is None:
-            subgoals.append(default_subgoal(index, part))
+            subgoals.append(default_subgoal(index[part], part))
         else:
             acceptance = [a[:200] for a in item.acceptance[:4]] or ["passes every visible test"]
             subgoals.append(
-                Subgoal(id=index, part=part, objective=item.objective[:400], acceptance=acceptance)
+                Subgoal(
+                    id=index[part], part=part, objective=item.objective[:400], acceptance=acceptance
+                )
             )
     goal = draft.goal[:300] if draft and draft.goal.strip() else f"Solve: {task.title}"
     strategy = (
@@ -71,13 +80,51 @@ def plan_from_draft(draft: PlanDraft | None, task: Task, version: int) -> Plan:
     return Plan(version=version, goal=goal, strategy=strategy, subgoals=subgoals)
 
 
+def contract(part: Part) -> str:
+    """A part's one-line contract: the first line of its docstring, else of its statement."""
+    function = find_function(part.statement, part.name)
+    doc = ast.get_docstring(function) if function else None
+    lines = (doc or part.statement).strip().splitlines()
+    return lines[0][:200] if lines else ""
+
+
+def window_view(parts: list[Part]) -> tuple[str, str]:
+    """The window's parts as contract lines, and a few of their visible tests."""
+    listed = "\n".join(f"- {p.name}: {contract(p)}" for p in parts)
+    tests = [
+        f"{t.call} == {t.expected}"[:TEST_CHARS]
+        for p in parts
+        for t in p.visible_tests[:TESTS_PER_PART]
+    ]
+    return listed, "\n".join(tests) or "(none)"
+
+
 def history(state: State) -> str:
     """Short summaries of failed outcomes, for a replan."""
-    failed = [o for o in state.outcomes if o.status != "success"][-3:]
-    if not failed:
+    if state.decision != "replan":
         return ""
+    failed = [o for o in state.outcomes if o.status != "success"][-3:]
     lines = "\n".join(f"- {o.part} (plan v{o.plan_version}): {o.summary}" for o in failed)
     return f"The previous plan failed here; change the approach:\n{lines}\n"
+
+
+def task_sources(task: Task) -> set[str]:
+    """Problem ids the task is made of: routines from them would leak answers."""
+    return {task.problem_id, *(p.source_id for p in task.parts if p.source_id)}
+
+
+def retrieve_routines(task: Task, parts: list[Part], context: Context) -> list[Routine]:
+    if context.routines == 0:
+        return []
+    query = "\n".join(contract(p) for p in parts)
+    return routine_cache(context.routine_dir).similar(query, task_sources(task), context.routines)
+
+
+def routines_text(routines: list[Routine]) -> str:
+    if not routines:
+        return ""
+    lines = "\n".join(f"- {r.summary} | strategy: {r.strategy} | {r.interface}" for r in routines)
+    return f"Similar parts solved before:\n{lines}\n"
 
 
 def node(state: State, runtime: Runtime[Context]) -> dict:
@@ -85,25 +132,48 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
     task = state.task
     assert task is not None
     version = state.plan.version + 1 if state.plan else 1
+    window = open_parts(state)[: context.plan_window]
+    parts = [p for p in task.parts if p.name in window]
+    interfaces = {i for p in parts for i in relevant_interfaces(state, p, context.max_interfaces)}
+    routines = retrieve_routines(task, parts, context)
+    listed, tests = window_view(parts)
     calls = tier_calls(runtime, "architect", context.architect_model, context.temperature)
-    tests = [f"{t.call} == {t.expected}" for p in task.parts for t in p.visible_tests]
     messages = render(
         context.architect_prompt,
         context.prompt_token_cap,
         kind=task.kind,
         title=task.title or task.problem_id,
-        statement=task.statement,
-        parts=", ".join(p.name for p in task.parts),
-        visible_tests="\n".join(tests) or "(none)",
+        statement=task.statement if len(task.parts) == 1 else task.statement[:400],
+        progress=(
+            f"{len(solved_parts(state))} of {len(task.parts)} parts solved, "
+            f"{len(skipped_parts(state))} skipped."
+        ),
+        parts=listed,
+        visible_tests=tests,
+        interfaces="".join(f"- {line}\n" for line in sorted(interfaces)) or "(none)\n",
+        routines=routines_text(routines),
         history=history(state),
     )
     draft = calls.json(messages, PlanDraft, EXAMPLE)
     if draft is None:
         log.warning("architect: no usable plan from the model; using the default plan")
-    plan = plan_from_draft(draft, task, version)
+    plan = plan_from_draft(draft, task, window, version)
     first = pending_subgoals(state.model_copy(update={"plan": plan}))
+    used = [
+        RoutineUse(
+            routine_id=r.id,
+            source_id=r.source_id,
+            for_parts=window,
+            distance=r.distance,
+            plan_version=version,
+        )
+        for r in routines
+    ]
+    if used:
+        log.info("architect: %d routine(s) retrieved for %s", len(used), ", ".join(window))
     return {
         **llm_update(calls),
         "plan": plan,
         "current_subgoal": first[0].id if first else plan.subgoals[0].id,
+        "routines_used": used,
     }

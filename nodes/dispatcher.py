@@ -4,7 +4,8 @@ The embedding router scores every specialist against the subtask; the dispatcher
 name one specialist too (constrained to the fleet by the JSON schema), which adds
 `dispatcher_weight` to that specialist's score before renormalising. The routing mode then
 takes the best one (winner_take_all), samples one (probabilistic, seeded) or takes the top K
-(ensemble, run in parallel). Every decision is logged with its scores.
+(ensemble, run in parallel). When the monitor reroutes a part, the specialists that already
+tried it are left out. Every decision is logged with its scores.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from graph.state import Part, State, Subgoal, Subtask
 from hi_moe.fleet import Fleet, load_fleet
 from hi_moe.prompting import render
 from hi_moe.router import choose, router_for
+from nodes.assembly import relevant_interfaces
 from nodes.support import context_of, current_thread_id, llm_update, routing_log, tier_calls
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,16 @@ def routing_text(subgoal: Subgoal, part: Part) -> str:
     return f"{part.statement.strip()}\n{subgoal.objective}"[:ROUTING_TEXT_CHARS]
 
 
+def candidates_for(state: State, part: str, scores: dict[str, float]) -> dict[str, float]:
+    """The router's scores, renormalised over specialists not yet tried on a rerouted part."""
+    if state.decision != "reroute":
+        return scores
+    tried = {a.specialist for a in state.attempts if a.part == part}
+    kept = {name: score for name, score in scores.items() if name not in tried} or scores
+    total = sum(kept.values()) or 1.0
+    return {name: score / total for name, score in kept.items()}
+
+
 def node(state: State, runtime: Runtime[Context]) -> dict:
     context = context_of(runtime)
     assert state.plan is not None and state.task is not None
@@ -49,7 +61,8 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
     part = next(p for p in state.task.parts if p.name == subgoal.part)
     fleet = load_fleet(context.fleet_path)
     text = routing_text(subgoal, part)
-    router_scores = router_for(fleet, context.fleet_path, context.router_dir).score(text)
+    router = router_for(fleet, context.fleet_path, context.router_dir)
+    router_scores = candidates_for(state, part.name, router.score(text))
     calls = tier_calls(runtime, "dispatcher", context.dispatcher_model, context.temperature)
     earlier = [o for o in state.outcomes if o.part == subgoal.part][-1:]
     messages = render(
@@ -61,16 +74,20 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
         objective=subgoal.objective,
         acceptance="; ".join(subgoal.acceptance),
         history="".join(f"Earlier try: {o.summary}\n" for o in earlier),
-        specialists="\n".join(f"- {s.name}: {s.description}" for s in fleet.specialists),
+        specialists="\n".join(
+            f"- {s.name}: {s.description}" for s in fleet.specialists if s.name in router_scores
+        ),
     )
     draft = calls.json(messages, draft_schema(fleet), EXAMPLE)
     if draft is None:
         log.warning("dispatcher: no usable reply; routing on the router's scores alone")
     thread_id = current_thread_id()
+    rerouted = state.decision == "reroute"
+    width = min(context.ensemble_k, len(router_scores)) if rerouted else context.ensemble_k
     chosen, scores = choose(
         router_scores,
         context.routing_mode,
-        context.ensemble_k,
+        width,
         seed=f"{context.routing_seed}:{thread_id}:{subgoal.id}:{state.plan.version}",
         preferred=draft.specialist if draft else None,
         preference_weight=context.dispatcher_weight,
@@ -87,5 +104,13 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
         specialists=chosen,
         router_scores={name: round(scores[name], 4) for name in chosen},
         routing_id=decision_id,
+        dispatch=state.dispatches + 1,
+        interfaces=relevant_interfaces(state, part, context.max_interfaces),
     )
-    return {**llm_update(calls), "subtask": subtask, "try_index": 0, "previous_attempt": None}
+    return {
+        **llm_update(calls),
+        "subtask": subtask,
+        "dispatches": state.dispatches + 1,
+        "try_index": 0,
+        "previous_attempt": None,
+    }

@@ -5,21 +5,14 @@ from __future__ import annotations
 from langgraph.runtime import Runtime
 
 from graph.context import Context
-from graph.state import FinalReport, OutcomeReport, State
-
-
-def best_outcome(outcomes: list[OutcomeReport]) -> OutcomeReport | None:
-    """The latest success, else the outcome that passed the most tests."""
-    successes = [o for o in outcomes if o.status == "success"]
-    if successes:
-        return successes[-1]
-    return max(outcomes, key=lambda o: o.tests_passed, default=None)
+from graph.state import FinalReport, State
+from nodes.assembly import chosen_outcomes
 
 
 def node(state: State, runtime: Runtime[Context]) -> dict:
     task = state.task
     assert task is not None
-    chosen = [best_outcome([o for o in state.outcomes if o.part == p.name]) for p in task.parts]
+    chosen = chosen_outcomes(state)
     solved = sum(o is not None and o.status == "success" for o in chosen)
     if solved == len(task.parts):
         status = "solved"

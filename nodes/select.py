@@ -1,7 +1,8 @@
 """Select: keeps the round's best candidate, then settles the subgoal or asks for a retry.
 
 Best = most visible tests passed, then ran without error, then stated confidence, then the
-router's score (the subtask lists its specialists best first).
+router's score (the subtask lists its specialists best first). A solved part's approach goes
+into the routine cache.
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 from langgraph.runtime import Runtime
 
 from graph.context import Context
-from graph.state import Attempt, OutcomeReport, State, Subtask
+from graph.state import Attempt, OutcomeReport, State, Subtask, Task
+from hi_moe.routines import Routine, routine_cache
+from nodes.assembly import interface_line
 from nodes.support import context_of, routing_log
 
 
@@ -21,7 +24,9 @@ def best_attempt(attempts: list[Attempt], subtask: Subtask) -> Attempt:
     return max(attempts, key=rank)
 
 
-def settle(best: Attempt, subtask: Subtask, plan_version: int, tries: int) -> OutcomeReport:
+def settle(
+    best: Attempt, subtask: Subtask, task: Task, plan_version: int, tries: int
+) -> OutcomeReport:
     if best.passed_all:
         status = "success"
     elif best.ran_ok and best.tests_passed > 0:
@@ -31,6 +36,7 @@ def settle(best: Attempt, subtask: Subtask, plan_version: int, tries: int) -> Ou
     summary = f"{status}: {best.tests_passed}/{best.tests_total} visible tests after {tries} tries"
     if best.feedback:
         summary += f"; last failure: {best.feedback.splitlines()[0][:160]}"
+    part = next(p for p in task.parts if p.name == subtask.part)
     return OutcomeReport(
         subgoal_id=subtask.subgoal_id,
         part=subtask.part,
@@ -43,23 +49,42 @@ def settle(best: Attempt, subtask: Subtask, plan_version: int, tries: int) -> Ou
         tests_passed=best.tests_passed,
         tests_total=best.tests_total,
         code=best.code,
+        interface=interface_line(best.code, part.statement, part.name),
+    )
+
+
+def remember(state: State, outcome: OutcomeReport, context: Context) -> None:
+    """Store a solved part's approach as a routine for later tasks."""
+    assert state.task is not None and state.plan is not None
+    part = next(p for p in state.task.parts if p.name == outcome.part)
+    summary = part.statement.strip().splitlines()
+    routine_cache(context.routine_dir).add(
+        Routine(
+            source_id=part.source_id or state.task.problem_id,
+            summary=" ".join(summary)[:400],
+            strategy=state.plan.strategy,
+            interface=outcome.interface,
+            solution=outcome.code,
+        )
     )
 
 
 def node(state: State, runtime: Runtime[Context]) -> dict:
-    subtask, plan = state.subtask, state.plan
-    assert subtask is not None and plan is not None
+    subtask, plan, task = state.subtask, state.plan, state.task
+    assert subtask is not None and plan is not None and task is not None
     round_attempts = [
         a
         for a in state.attempts
-        if a.subgoal_id == subtask.subgoal_id and a.try_index == state.try_index
+        if a.dispatch == subtask.dispatch and a.try_index == state.try_index
     ]
     best = best_attempt(round_attempts, subtask)
     context = context_of(runtime)
     if best.passed_all or state.try_index >= context.max_retries:
-        outcome = settle(best, subtask, plan.version, state.try_index + 1)
+        outcome = settle(best, subtask, task, plan.version, state.try_index + 1)
         if subtask.routing_id is not None:
             passed = {a.specialist: a.passed_all for a in round_attempts}
             routing_log(context.routing_log_path).record_outcome(subtask.routing_id, passed)
+        if outcome.status == "success" and context.routines > 0:
+            remember(state, outcome, context)
         return {"outcomes": [outcome], "subtask": None, "previous_attempt": None}
     return {"try_index": state.try_index + 1, "previous_attempt": best}

@@ -57,6 +57,8 @@ def node(state: SpecialistInput, runtime: Runtime[Context]) -> dict:
     reply = calls.text(specialist_messages(state, context))
     candidate = Candidate(
         subgoal_id=state.subtask.subgoal_id,
+        part=state.subtask.part,
+        dispatch=state.subtask.dispatch,
         try_index=state.try_index,
         specialist=specialist.name,
         code=extract_code(reply),

@@ -23,6 +23,14 @@ def current_thread_id() -> str | None:
     return get_config().get("configurable", {}).get("thread_id")
 
 
+def current_task_scope() -> str | None:
+    """The running graph task (thread and task id): the same when a node re-runs after a crash."""
+    config = get_config()
+    thread_id = config.get("configurable", {}).get("thread_id")
+    task = config.get("metadata", {}).get("langgraph_checkpoint_ns")
+    return f"{thread_id}|{task}" if thread_id and task else None
+
+
 @cache
 def routing_log(path: Path) -> RoutingLog:
     return RoutingLog(path)
@@ -39,6 +47,7 @@ def tier_calls(runtime: Runtime[Context], tier: str, model: str, temperature: fl
         temperature=temperature,
         max_tokens=context.max_completion_tokens,
         thread_id=thread_id,
+        replay_scope=current_task_scope(),
     )
 
 

@@ -1,4 +1,7 @@
-"""Validator: runs every candidate of the round against the part's visible tests."""
+"""Validator: runs every candidate of the round against the part's visible tests.
+
+A candidate runs beside the code of the parts already solved, so a part may call them.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from langgraph.runtime import Runtime
 from graph.context import Context
 from graph.state import Attempt, Candidate, Part, State
 from hi_moe.sandbox import check_function, numeric_answer, run_program
+from nodes.assembly import solved_module
 from nodes.support import context_of
 
 FEEDBACK_CHARS = 600
@@ -32,8 +36,9 @@ def check_math(candidate: Candidate, timeout_s: float) -> Attempt:
     )
 
 
-def check_code(candidate: Candidate, part: Part, timeout_s: float) -> Attempt:
-    report = check_function(candidate.code, part.name, part.visible_tests, timeout_s)
+def check_code(candidate: Candidate, part: Part, module: str, timeout_s: float) -> Attempt:
+    code = module + candidate.code
+    report = check_function(code, part.name, part.visible_tests, timeout_s)
     if not report.ran_ok:
         feedback = f"the code failed to run: {report.error}"
     else:
@@ -52,11 +57,12 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
     assert state.task is not None and state.subtask is not None
     timeout = context_of(runtime).test_timeout_s
     part = next(p for p in state.task.parts if p.name == state.subtask.part)
+    module = solved_module(state, exclude=part.name)
 
     def check(candidate: Candidate) -> Attempt:
         if state.task.kind == "math":
             return check_math(candidate, timeout)
-        return check_code(candidate, part, timeout)
+        return check_code(candidate, part, module, timeout)
 
     with ThreadPoolExecutor(max_workers=max(len(state.candidates), 1)) as pool:
         attempts = list(pool.map(check, state.candidates))

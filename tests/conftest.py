@@ -13,7 +13,7 @@ import pytest
 from graph.builder import build_graph
 from graph.checkpoint import open_checkpointer
 from graph.context import Context
-from graph.state import State
+from graph.state import State, Task
 from hi_moe.display import console
 from hi_moe.endpoints import required_models
 from hi_moe.fake_endpoint import FakeEndpoint, Responder
@@ -43,12 +43,16 @@ class Harness:
     context: Context
     checkpoint: str
 
-    def solve(self, problem_id: str, thread_id: str | None = None, **overrides) -> State:
+    def solve(
+        self, problem: str | Task, thread_id: str | None = None, **overrides: object
+    ) -> State:
+        """Run a problem (by id) or a whole visible task to the end on the fake endpoint."""
         context = Context(**{**self.context.__dict__, **overrides})
+        graph_input = {"task": problem} if isinstance(problem, Task) else {"problem_id": problem}
         with open_checkpointer(self.checkpoint) as saver:
             graph = build_graph(saver)
             thread = thread_id or uuid.uuid4().hex
-            return run_thread(graph, thread, context, {"problem_id": problem_id})
+            return run_thread(graph, thread, context, graph_input)
 
     def prompts(self, model: str | None = None) -> list[str]:
         """Every prompt text the endpoint received (optionally for one model)."""
@@ -64,9 +68,11 @@ def make_harness(tmp_path) -> Iterator[Callable[..., Harness]]:
     """Build a Harness around any responder (default: the scripted model)."""
     started: list[FakeEndpoint] = []
 
-    def make(responder: Responder | None = None, wrong_tries: int = 0) -> Harness:
+    def make(
+        responder: Responder | None = None, wrong_tries: int = 0, problems: list | None = None
+    ) -> Harness:
         base = Context(home=str(tmp_path / "home"))
-        problems = load_dataset("builtin") + load_dataset("math")
+        problems = problems or load_dataset("builtin") + load_dataset("math")
         model = responder or ScriptedModel(problems, wrong_tries=wrong_tries)
         endpoint = FakeEndpoint(sorted(required_models(base)), model).__enter__()
         started.append(endpoint)

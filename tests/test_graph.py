@@ -73,10 +73,10 @@ def test_replan_after_a_failed_subgoal(make_harness):
     assert len(architect_prompts) == 2 and "previous plan failed" in architect_prompts[1]
 
 
-def test_give_up_when_no_replans_are_left(make_harness):
+def test_a_hopeless_part_is_skipped_when_no_reroute_or_replan_is_left(make_harness):
     harness = make_harness(wrong_tries=99)
-    state = harness.solve("builtin/1", max_retries=1, max_replans=0)
-    assert [p.decision for p in state.progress] == ["plan", "give_up"]
+    state = harness.solve("builtin/1", max_retries=1, max_replans=0, max_reroutes=0)
+    assert [p.decision for p in state.progress] == ["plan", "skip", "done"]
     assert state.result is not None and state.result.status == "failed"
     assert state.outcomes[-1].status == "failed"
     assert "monitor" not in node_names(harness)
@@ -175,5 +175,6 @@ def test_after_monitor_routes_each_decision():
     assert after_monitor(State(decision="plan")) == "architect"
     assert after_monitor(State(decision="replan")) == "architect"
     assert after_monitor(State(decision="continue")) == "dispatcher"
+    assert after_monitor(State(decision="reroute")) == "dispatcher"
     assert after_monitor(State(decision="done")) == "finalize"
     assert after_monitor(State(decision="give_up")) == "finalize"

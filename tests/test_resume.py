@@ -5,6 +5,7 @@ The kill lands once a node's checkpoint is written and the next node's LLM call 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -84,3 +85,63 @@ def test_killed_run_resumes_without_repeating_finished_calls(tmp_path, kill_befo
     )  # fmt: skip
     assert again.returncode == 0 and "already finished" in again.stdout
     assert logged_calls(home, thread) == after
+
+
+PROJECT = "project/text-stats"
+
+
+def solve_command(home: Path, thread: str, latency_s: float) -> list[str]:
+    return [*HI_MOE, "solve", "--mock", "--problem", PROJECT, "--thread", thread,
+            "--mock-latency", str(latency_s), "--home", str(home), "--quiet"]  # fmt: skip
+
+
+def replay_keys(home: Path, thread: str) -> list[str]:
+    with sqlite3.connect(home / "calls.sqlite") as conn:
+        rows = conn.execute(
+            "SELECT replay_key FROM calls WHERE thread_id = ? ORDER BY id", (thread,)
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+def result_of(home: Path, thread: str) -> dict:
+    return json.loads((home / "results" / f"{thread}.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> tuple[list[str], dict]:
+    home = tmp_path_factory.mktemp("uninterrupted")
+    done = subprocess.run(solve_command(home, "whole", 0.0), env=env(), timeout=180)
+    assert done.returncode == 0
+    return logged_calls(home, "whole"), result_of(home, "whole")
+
+
+@pytest.mark.parametrize("kill_after_calls", [2, 5, 9])
+def test_a_long_task_killed_anywhere_resumes_to_the_same_result(
+    tmp_path, uninterrupted, kill_after_calls
+):
+    home, thread = tmp_path / "home", "project-run"
+    solve = subprocess.Popen(
+        solve_command(home, thread, 0.3), env=env(),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while len(logged_calls(home, thread)) < kill_after_calls:
+        assert solve.poll() is None, "the run ended before it could be killed"
+        assert time.monotonic() < deadline, "the run made no progress"
+        time.sleep(0.02)
+    solve.send_signal(signal.SIGKILL)
+    solve.wait()
+
+    resumed = subprocess.run(
+        [*HI_MOE, "resume", thread, "--home", str(home)],
+        env=env(), capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    tiers, result = uninterrupted
+    assert logged_calls(home, thread) == tiers  # every completed call made exactly once
+    keys = replay_keys(home, thread)
+    assert len(set(keys)) == len(keys) and None not in keys
+    mine = result_of(home, thread)
+    assert mine["solution"] == result["solution"]
+    assert mine["hidden"] == result["hidden"] and mine["hidden"]["passed"]
+    assert mine["total_tokens"] == result["total_tokens"]

@@ -1,0 +1,64 @@
+"""The module built so far: each part's chosen code, and the interfaces later parts see."""
+
+from __future__ import annotations
+
+import ast
+import re
+
+from graph.state import OutcomeReport, Part, State
+
+CONTRACT_CHARS = 160
+
+
+def best_outcome(outcomes: list[OutcomeReport]) -> OutcomeReport | None:
+    """The latest success, else the outcome that passed the most tests."""
+    successes = [o for o in outcomes if o.status == "success"]
+    if successes:
+        return successes[-1]
+    return max(outcomes, key=lambda o: o.tests_passed, default=None)
+
+
+def chosen_outcomes(state: State) -> list[OutcomeReport | None]:
+    """Per part of the task, in task order, the outcome whose code goes into the module."""
+    assert state.task is not None
+    return [best_outcome([o for o in state.outcomes if o.part == p.name]) for p in state.task.parts]
+
+
+def solved_module(state: State, exclude: str) -> str:
+    """The code of every solved part but `exclude`: what a new part's code runs beside."""
+    solved = [o for o in chosen_outcomes(state) if o and o.status == "success"]
+    return "".join(f"{o.code.strip()}\n\n" for o in solved if o.part != exclude)
+
+
+def find_function(source: str, name: str) -> ast.FunctionDef | None:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and node.name == name:
+            return node
+    return None
+
+
+def interface_line(code: str, statement: str, name: str) -> str:
+    """`def name(args) -> ret: contract`: the signature as built, the contract as specified."""
+    built = find_function(code, name) or find_function(statement, name)
+    if built is None:
+        return f"def {name}(...)"
+    returns = f" -> {ast.unparse(built.returns)}" if built.returns else ""
+    signature = f"def {name}({ast.unparse(built.args)}){returns}"
+    specified = find_function(statement, name) or built
+    doc = (ast.get_docstring(specified) or "").strip().splitlines()
+    return f"{signature}: {doc[0][:CONTRACT_CHARS]}" if doc else signature
+
+
+def relevant_interfaces(state: State, part: Part, limit: int) -> list[str]:
+    """Interfaces of solved parts that `part`'s statement names, at most `limit` of them."""
+    solved = [o for o in chosen_outcomes(state) if o and o.status == "success"]
+    named = [
+        o.interface
+        for o in solved
+        if o.part != part.name and re.search(rf"\b{re.escape(o.part)}\b", part.statement)
+    ]
+    return named[:limit]
