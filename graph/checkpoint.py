@@ -16,10 +16,11 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from pydantic import BaseModel
 
 from graph import state
+from graph.versioned_saver import VALUES_TABLE, VersionedSqliteSaver
 from hi_moe.errors import UserError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
-SAVER_TABLES = {"checkpoints", "writes"}
+SAVER_TABLES = {"checkpoints", "writes", VALUES_TABLE}
 
 
 def state_serializer() -> JsonPlusSerializer:
@@ -68,8 +69,6 @@ def open_checkpointer(target: str) -> Iterator[BaseCheckpointSaver]:
     if target.startswith(("postgres://", "postgresql://")):
         yield from _postgres(target)
         return
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
     path = Path(target)
     check_sqlite_file(path)
     try:
@@ -78,7 +77,7 @@ def open_checkpointer(target: str) -> Iterator[BaseCheckpointSaver]:
     except (OSError, sqlite3.Error) as exc:
         raise CheckpointError(f"cannot create checkpoint file {path}: {exc}") from exc
     try:
-        saver = SqliteSaver(conn, serde=state_serializer())
+        saver = VersionedSqliteSaver(conn, serde=state_serializer())
         saver.setup()
         yield saver
     finally:

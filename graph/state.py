@@ -144,6 +144,15 @@ class RoutineUse(BaseModel):
     plan_version: int
 
 
+class PartLedger(BaseModel):
+    """The monitor's running record of one part across every dispatch: small, no code."""
+
+    rounds: list[int] = Field(default_factory=list)
+    """Best visible-test passes of each round of tries, oldest first."""
+    specialists: list[str] = Field(default_factory=list)
+    """Every specialist that has tried the part."""
+
+
 class TierUsage(BaseModel):
     calls: int = 0
     prompt_tokens: int = 0
@@ -199,6 +208,13 @@ def append(left: list | None, right: list | None) -> list:
     return [*(left or []), *(right or [])]
 
 
+def merge_ledgers(
+    left: dict[str, PartLedger] | None, right: dict[str, PartLedger] | None
+) -> dict[str, PartLedger]:
+    """Reducer: a settled part's ledger entry replaces its earlier one."""
+    return {**(left or {}), **(right or {})}
+
+
 def add_int(left: int | None, right: int | None) -> int:
     """Reducer: a counter several branches may bump."""
     return (left or 0) + (right or 0)
@@ -221,7 +237,9 @@ class State(InputState):
     try_index: int = 0
     previous_attempt: Attempt | None = None
     candidates: Annotated[list[Candidate], extend_or_clear] = Field(default_factory=list)
-    attempts: Annotated[list[Attempt], append] = Field(default_factory=list)
+    attempts: Annotated[list[Attempt], extend_or_clear] = Field(default_factory=list)
+    """Validated candidates of the current dispatch only (cleared by the next dispatch)."""
+    ledger: Annotated[dict[str, PartLedger], merge_ledgers] = Field(default_factory=dict)
     outcomes: Annotated[list[OutcomeReport], append] = Field(default_factory=list)
     progress: Annotated[list[ProgressReport], append] = Field(default_factory=list)
     routines_used: Annotated[list[RoutineUse], append] = Field(default_factory=list)

@@ -7,7 +7,6 @@ summaries of what failed: its prompt stays bounded however many parts the task h
 
 from __future__ import annotations
 
-import ast
 import logging
 
 from langgraph.runtime import Runtime
@@ -17,7 +16,7 @@ from graph.context import Context
 from graph.state import Part, Plan, RoutineUse, State, Subgoal, Task
 from hi_moe.prompting import render
 from hi_moe.routines import Routine, routine_cache
-from nodes.assembly import find_function, relevant_interfaces
+from nodes.assembly import contract, relevant_interfaces
 from nodes.monitor import open_parts, pending_subgoals, skipped_parts, solved_parts
 from nodes.support import context_of, llm_update, tier_calls
 
@@ -78,14 +77,6 @@ def plan_from_draft(draft: PlanDraft | None, task: Task, window: list[str], vers
         else "Build each part in order so that it passes its visible tests."
     )
     return Plan(version=version, goal=goal, strategy=strategy, subgoals=subgoals)
-
-
-def contract(part: Part) -> str:
-    """A part's one-line contract: the first line of its docstring, else of its statement."""
-    function = find_function(part.statement, part.name)
-    doc = ast.get_docstring(function) if function else None
-    lines = (doc or part.statement).strip().splitlines()
-    return lines[0][:200] if lines else ""
 
 
 def window_view(parts: list[Part]) -> tuple[str, str]:

@@ -53,6 +53,14 @@ def interface_line(code: str, statement: str, name: str) -> str:
     return f"{signature}: {doc[0][:CONTRACT_CHARS]}" if doc else signature
 
 
+def contract(part: Part) -> str:
+    """A part's one-line contract: the first line of its docstring, else of its statement."""
+    function = find_function(part.statement, part.name)
+    doc = ast.get_docstring(function) if function else None
+    lines = (doc or part.statement).strip().splitlines()
+    return lines[0][:CONTRACT_CHARS] if lines else ""
+
+
 def relevant_interfaces(state: State, part: Part, limit: int) -> list[str]:
     """Interfaces of solved parts that `part`'s statement names, at most `limit` of them."""
     solved = [o for o in chosen_outcomes(state) if o and o.status == "success"]

@@ -48,7 +48,7 @@ def candidates_for(state: State, part: str, scores: dict[str, float]) -> dict[st
     """The router's scores, renormalised over specialists not yet tried on a rerouted part."""
     if state.decision != "reroute":
         return scores
-    tried = {a.specialist for a in state.attempts if a.part == part}
+    tried = set(state.ledger[part].specialists) if part in state.ledger else set()
     kept = {name: score for name, score in scores.items() if name not in tried} or scores
     total = sum(kept.values()) or 1.0
     return {name: score / total for name, score in kept.items()}
@@ -110,6 +110,7 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
     return {
         **llm_update(calls),
         "subtask": subtask,
+        "attempts": None,
         "dispatches": state.dispatches + 1,
         "try_index": 0,
         "previous_attempt": None,

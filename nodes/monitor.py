@@ -76,16 +76,6 @@ def pending_subgoals(state: State) -> list[Subgoal]:
     return [g for g in state.plan.subgoals if g.part in still_open and g.part not in settled]
 
 
-def rounds_of(state: State, part: str) -> list[int]:
-    """Best visible-test passes of each round of tries on `part`, oldest first."""
-    best: dict[tuple[int, int], int] = {}
-    for attempt in state.attempts:
-        if attempt.part == part:
-            key = (attempt.dispatch, attempt.try_index)
-            best[key] = max(best.get(key, 0), attempt.tests_passed)
-    return [best[key] for key in sorted(best)]
-
-
 def is_stuck(rounds: list[int], window: int) -> bool:
     """No round among the last `window` beat the first of them."""
     if len(rounds) < window:
@@ -111,7 +101,7 @@ def surprised(outcome: OutcomeReport, gap: float) -> bool:
 def signals_for(state: State, outcome: OutcomeReport, context: Context) -> list[Signal]:
     assert state.task is not None
     checks: list[tuple[Signal, bool]] = [
-        ("stuck", is_stuck(rounds_of(state, outcome.part), context.stuck_rounds)),
+        ("stuck", is_stuck(state.ledger[outcome.part].rounds, context.stuck_rounds)),
         ("drift", drifted(outcome, state.task)),
         ("surprise", surprised(outcome, context.surprise_gap)),
     ]
@@ -119,7 +109,7 @@ def signals_for(state: State, outcome: OutcomeReport, context: Context) -> list[
 
 
 def untried_specialists(state: State, part: str, context: Context) -> list[str]:
-    tried = {a.specialist for a in state.attempts if a.part == part}
+    tried = set(state.ledger[part].specialists) if part in state.ledger else set()
     return [name for name in load_fleet(context.fleet_path).names if name not in tried]
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from langgraph.runtime import Runtime
 
 from graph.context import Context
-from graph.state import Attempt, OutcomeReport, State, Subtask, Task
+from graph.state import Attempt, OutcomeReport, PartLedger, State, Subtask, Task
 from hi_moe.routines import Routine, routine_cache
-from nodes.assembly import interface_line
+from nodes.assembly import contract, interface_line
 from nodes.support import context_of, routing_log
 
 
@@ -57,16 +57,27 @@ def remember(state: State, outcome: OutcomeReport, context: Context) -> None:
     """Store a solved part's approach as a routine for later tasks."""
     assert state.task is not None and state.plan is not None
     part = next(p for p in state.task.parts if p.name == outcome.part)
-    summary = part.statement.strip().splitlines()
     routine_cache(context.routine_dir).add(
         Routine(
             source_id=part.source_id or state.task.problem_id,
-            summary=" ".join(summary)[:400],
+            summary=f"{part.name}: {contract(part)}",
             strategy=state.plan.strategy,
             interface=outcome.interface,
             solution=outcome.code,
         )
     )
+
+
+def updated_ledger(state: State, subtask: Subtask) -> PartLedger:
+    """The part's ledger with this dispatch's rounds and specialists added."""
+    mine = [a for a in state.attempts if a.dispatch == subtask.dispatch]
+    rounds = [
+        max(a.tests_passed for a in mine if a.try_index == index)
+        for index in sorted({a.try_index for a in mine})
+    ]
+    earlier = state.ledger.get(subtask.part, PartLedger())
+    new = [name for name in subtask.specialists if name not in earlier.specialists]
+    return PartLedger(rounds=[*earlier.rounds, *rounds], specialists=[*earlier.specialists, *new])
 
 
 def node(state: State, runtime: Runtime[Context]) -> dict:
@@ -86,5 +97,10 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
             routing_log(context.routing_log_path).record_outcome(subtask.routing_id, passed)
         if outcome.status == "success" and context.routines > 0:
             remember(state, outcome, context)
-        return {"outcomes": [outcome], "subtask": None, "previous_attempt": None}
+        return {
+            "outcomes": [outcome],
+            "ledger": {subtask.part: updated_ledger(state, subtask)},
+            "subtask": None,
+            "previous_attempt": None,
+        }
     return {"try_index": state.try_index + 1, "previous_attempt": best}

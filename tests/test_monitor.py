@@ -7,7 +7,7 @@ import json
 import pytest
 
 from graph.context import Context
-from graph.state import Attempt, OutcomeReport, Plan, ProgressReport, State, Subgoal
+from graph.state import OutcomeReport, PartLedger, Plan, ProgressReport, State, Subgoal
 from hi_moe.mock_model import ScriptedModel
 from hi_moe.problems import get_problem, load_dataset
 from nodes.monitor import assess, drifted, failure_options, is_stuck, next_step, surprised
@@ -58,25 +58,12 @@ def test_surprise_is_confidence_far_from_the_pass_fraction():
 def failed_state(signals_code: str, tried: list[str], progress: list[ProgressReport]) -> State:
     task = get_problem("builtin/1").visible_task()
     part = task.parts[0].name
-    attempts = [
-        Attempt(
-            subgoal_id=0,
-            part=part,
-            dispatch=1,
-            try_index=i,
-            specialist=name,
-            code="x",
-            tests_passed=0,
-            tests_total=2,
-            ran_ok=True,
-        )  # fmt: skip
-        for i, name in enumerate(tried)
-    ]
+    ledger = {part: PartLedger(rounds=[0] * len(tried), specialists=tried)}
     plan = Plan(
         version=1, goal="g", strategy="s", subgoals=[Subgoal(id=0, part=part, objective="o")]
     )
     return State(
-        task=task, plan=plan, attempts=attempts,
+        task=task, plan=plan, ledger=ledger,
         outcomes=[outcome(part, signals_code)], progress=progress,
     )  # fmt: skip
 
@@ -134,8 +121,8 @@ def test_a_failing_part_is_rerouted_to_another_specialist(make_harness):
     assert [p.decision for p in state.progress] == ["plan", "reroute", "done"]
     reroute = state.progress[1]
     assert reroute.by_model and set(reroute.signals) == {"drift", "surprise"}
-    first, second = {a.dispatch: a.specialist for a in state.attempts}.values()
-    assert first != second
+    first, second = state.ledger["is_even"].specialists
+    assert first != second and state.ledger["is_even"].rounds == [0, 0, 2]
     assert state.result is not None and state.result.status == "solved"
 
 
