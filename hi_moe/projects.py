@@ -29,6 +29,7 @@ class Project(BaseModel):
     statement: str
     parts: list[Problem]
     kind: Literal["code"] = "code"
+    domain: str = "project"
 
     def visible_task(self) -> Task:
         """The graph's view: the overview and every part's statement and visible tests."""

@@ -120,7 +120,7 @@ def next_step(state: State, skipping: str | None = None) -> Assessment:
     if pending:
         return Assessment(["continue"], f"next part: {pending[0].part}")
     if remaining:
-        return Assessment(["plan"], f"{len(remaining)} parts left beyond this plan")
+        return Assessment(["plan"], f"{len(remaining)} part(s) left beyond this plan")
     solved = len(solved_parts(state))
     return Assessment(["done"], f"every part is settled: {solved} solved, the rest skipped")
 
