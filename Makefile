@@ -5,8 +5,17 @@ BIN := $(VENV)/bin
 # sentence-transformers needs torch; this release installs as a CPU build on the reference machine.
 TORCH_SPEC ?= torch==2.13.0
 PROBLEM ?= 0
+# The specialists' LoRA adapters (make adapters): optimizer steps per adapter, kept small for a
+# CPU (training uses one thread: a few minutes per adapter on a 2-core machine, more when busy).
+# The data comes from the training splits of hi_moe/splits.py (reference solutions) and training
+# is seeded, so the same code rebuilds bit-identical adapters.
+ADAPTERS := python math
+ADAPTER_STEPS_python ?= 20
+ADAPTER_STEPS_math ?= 20
+ADAPTER_SOURCES := hi_moe/adapter_data.py hi_moe/adapter_training.py hi_moe/base_model.py \
+	hi_moe/lora_gguf.py hi_moe/splits.py hi_moe/mathgen.py prompts/specialist.md
 
-.PHONY: setup run mock test lint format serve dev bench clean
+.PHONY: setup run mock test lint format serve dev bench clean adapters
 
 setup: $(VENV)/.installed
 
@@ -18,13 +27,19 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[local,dev]"
 	touch $@
 
-run: setup  ## solve one problem on the embedded local model (SmolLM2-135M via llama.cpp)
+adapters: $(ADAPTERS:%=adapters/%/adapter.gguf)  ## train the python and math LoRA adapters (CPU)
+
+adapters/%/adapter.gguf: $(ADAPTER_SOURCES) | $(VENV)/.installed
+	$(BIN)/hi-moe adapters build-data $* --out adapters/data/$*.jsonl
+	$(BIN)/hi-moe train-adapter $* --data adapters/data/$*.jsonl --steps $(ADAPTER_STEPS_$*) --out adapters/$*
+
+run: setup adapters  ## solve one problem on the embedded local model (SmolLM2-135M via llama.cpp)
 	$(BIN)/hi-moe solve --problem $(PROBLEM)
 
 mock: setup  ## solve every built-in problem with the scripted fake model (instant)
 	$(BIN)/hi-moe solve --mock --all
 
-test: setup  ## unit and integration tests
+test: setup adapters  ## unit and integration tests
 	$(BIN)/python -m pytest -q
 
 lint: setup
@@ -40,6 +55,9 @@ serve: setup  ## keep the embedded model running for repeated runs and langgraph
 
 dev: setup  ## LangGraph Studio / API server on the graph in langgraph.json
 	$(BIN)/langgraph dev --no-browser
+
+bench: setup  ## every benchmark suite into .hi_moe/bench/report.md; BENCH_ARGS=--fast skips the real model
+	$(BIN)/hi-moe bench $(BENCH_ARGS)
 
 clean:
 	rm -rf .hi_moe .pytest_cache .ruff_cache

@@ -10,6 +10,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from evals.bench_common import markdown_table
 from graph.builder import build_graph
 from graph.checkpoint import open_checkpointer
 from graph.context import Context
@@ -51,8 +52,17 @@ def run(k: int = 3, latency_s: float = 0.3, problem_id: str = "builtin/0") -> En
 
 
 def render(report: EnsembleReport) -> str:
-    return (
-        f"ensemble of {report.k} at {report.latency_s * 1000:.0f} ms per call: fan-out took "
-        f"{report.fan_out_s * 1000:.0f} ms (sequential would be {report.sequential_s * 1000:.0f}"
-        f" ms): {report.speedup:.2f}x"
+    """The fan-out against what K sequential calls would take, as Markdown."""
+    table = markdown_table(
+        ["K", "ms per call", "fan-out ms", "sequential ms", "speedup"],
+        [
+            [
+                report.k,
+                f"{report.latency_s * 1000:.0f}",
+                f"{report.fan_out_s * 1000:.0f}",
+                f"{report.sequential_s * 1000:.0f}",
+                f"{report.speedup:.2f}x",
+            ]
+        ],
     )
+    return f"ensemble fan-out of {report.k} specialists against a fake endpoint\n\n{table}"

@@ -14,8 +14,10 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import count
 from pathlib import Path
 
+from evals.bench_common import Tick, markdown_table, no_tick
 from graph.context import Context
 from hi_moe.problems import load_dataset
 from hi_moe.runs import hierarchy, new_thread_id, run_thread
@@ -50,15 +52,18 @@ def checkpoint_bytes(path: Path) -> tuple[int, int]:
     return (saved or 0) + (written or 0), steps or 1
 
 
-def overhead(latency_s: float = 0.05) -> OverheadReport:
-    problems = load_dataset("builtin")[:PROBLEMS]
+def overhead(
+    latency_s: float = 0.05, problem_count: int = PROBLEMS, tick: Tick = no_tick
+) -> OverheadReport:
+    """Solve builtin problems one at a time, splitting each node's time into LLM and harness."""
+    problems = load_dataset("builtin")[:problem_count]
     node_overheads: dict[str, list[float]] = {}
     totals, llm_totals = [], []
     with tempfile.TemporaryDirectory() as home:
         store = Path(home) / "checkpoints.sqlite"
         context = Context(home=home)
         with hierarchy(context, str(store), problems, mock_latency_s=latency_s) as (graph, live):
-            for problem in problems:
+            for done, problem in enumerate(problems, start=1):
                 last = started = time.perf_counter()
                 llm_s = 0.0
 
@@ -76,6 +81,7 @@ def overhead(latency_s: float = 0.05) -> OverheadReport:
                            {"task": problem.visible_task()}, on_step)  # fmt: skip
                 totals.append(time.perf_counter() - started)
                 llm_totals.append(llm_s)
+                tick(done, len(problems))
         saved, steps = checkpoint_bytes(store)
     return OverheadReport(
         latency_s=latency_s,
@@ -87,9 +93,16 @@ def overhead(latency_s: float = 0.05) -> OverheadReport:
     )
 
 
-def throughput(latency_s: float = 0.05, widths: tuple[int, ...] = (1, 2, 4)) -> ThroughputReport:
-    problems = load_dataset("builtin")[:PROBLEMS]
+def throughput(
+    latency_s: float = 0.05,
+    widths: tuple[int, ...] = (1, 2, 4),
+    problem_count: int = PROBLEMS,
+    tick: Tick = no_tick,
+) -> ThroughputReport:
+    """Solve the same builtin problems at each concurrency; problems per minute for each."""
+    problems = load_dataset("builtin")[:problem_count]
     rates = {}
+    total, finished = len(problems) * len(widths), count(1)
     with tempfile.TemporaryDirectory() as home:
         context = Context(home=home)
         store = str(Path(home) / "checkpoints.sqlite")
@@ -98,6 +111,7 @@ def throughput(latency_s: float = 0.05, widths: tuple[int, ...] = (1, 2, 4)) -> 
             def solve(problem) -> None:
                 run_thread(graph, new_thread_id(problem.id), live,
                            {"task": problem.visible_task()})  # fmt: skip
+                tick(next(finished), total)
 
             for width in widths:
                 started = time.perf_counter()
@@ -108,19 +122,27 @@ def throughput(latency_s: float = 0.05, widths: tuple[int, ...] = (1, 2, 4)) -> 
 
 
 def render_overhead(report: OverheadReport) -> str:
-    nodes = ", ".join(f"{k} {v:.1f}" for k, v in report.overhead_ms_per_node.items())
-    return (
+    """Time per problem vs its LLM time, then the median harness overhead per node."""
+    headline = (
         f"{report.problems} problems, fake endpoint at {report.latency_s * 1000:.0f} ms per call: "
         f"{report.seconds_per_problem:.2f} s per problem, of which LLM "
-        f"{report.llm_seconds_per_problem:.2f} s\n"
-        f"median harness overhead per node (ms): {nodes}\n"
-        f"checkpoint bytes per step: {report.checkpoint_bytes_per_step:.0f}"
+        f"{report.llm_seconds_per_problem:.2f} s; checkpoint bytes per step: "
+        f"{report.checkpoint_bytes_per_step:.0f}"
     )
+    nodes = markdown_table(
+        ["node", "median harness overhead ms"],
+        ([node, f"{ms:.1f}"] for node, ms in report.overhead_ms_per_node.items()),
+    )
+    return f"{headline}\n\n{nodes}"
 
 
 def render_throughput(report: ThroughputReport) -> str:
-    rates = ", ".join(f"{w}: {r:.0f}" for w, r in report.problems_per_minute.items())
+    """Problems per minute at each concurrency."""
+    rates = markdown_table(
+        ["concurrency", "problems per minute"],
+        ([width, f"{rate:.0f}"] for width, rate in report.problems_per_minute.items()),
+    )
     return (
-        f"{report.problems} problems, fake endpoint at {report.latency_s * 1000:.0f} ms per call;"
-        f" problems per minute by concurrency: {rates}"
+        f"{report.problems} problems per concurrency, fake endpoint at "
+        f"{report.latency_s * 1000:.0f} ms per call\n\n{rates}"
     )

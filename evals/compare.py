@@ -1,16 +1,20 @@
 """Hierarchy vs single-call baseline on the same problems, model and endpoint.
 
 Run: hi-moe compare --dataset builtin|humaneval [--limit N] [--concurrency C] [--mock]
+         [--adapters on|off]
 Rows are saved after every problem; rerunning with the same --run-id skips finished problems.
+`--adapters off` serves the same model names without the fleet's LoRA adapters; with adapters,
+the run is refused if any adapter was trained on one of the evaluated problems.
 """
 
 from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from threading import Lock
 
@@ -95,6 +99,39 @@ class RowStore:
             self.path.write_text(json.dumps(payload, indent=2))
 
 
+def check_adapters(
+    context: Context, problems: list[Problem], adapters: str | None, mock: bool = False
+) -> None:
+    """Refuse adapters trained on an evaluated problem; `on` needs adapters, `off` the
+    embedded endpoint (the only one whose adapters this process controls). The scripted
+    mock serves no adapters, so only an explicit `on` is checked there."""
+    from hi_moe.adapter_meta import check_uncontaminated, fleet_adapters
+    from hi_moe.splits import problem_ids
+
+    if mock and adapters != "on":
+        return
+    served = fleet_adapters(context.fleet_path)
+    if adapters == "off":
+        if context.endpoint != "local" or context.base_url:
+            raise UserError("--adapters off needs the embedded local endpoint")
+        return
+    if adapters == "on" and not served:
+        raise UserError('--adapters on: fleet.toml names no adapter (adapter = "...")')
+    check_uncontaminated(served.values(), problem_ids(problems))
+
+
+@contextmanager
+def without_adapters(context: Context, off: bool) -> Iterator[Context]:
+    """The context, or (off) one whose embedded server serves every name without adapters."""
+    if not off:
+        yield context
+        return
+    from hi_moe.local_server import LocalServer
+
+    with LocalServer.for_context(context, adapters=False) as server:
+        yield replace(context, base_url=server.base_url)
+
+
 def run_compare(
     problems: list[Problem],
     context: Context,
@@ -102,12 +139,17 @@ def run_compare(
     concurrency: int = 1,
     mock: bool = False,
     on_problem: Callable[[str], None] | None = None,
+    adapters: str | None = None,
 ) -> list[Summary]:
     """Baseline and hierarchy on every problem not already in `store`."""
+    check_adapters(context, problems, adapters, mock)
     todo = [p for p in problems if p.id not in store.done()]
     checkpoint = str(context.home_dir / "checkpoints.sqlite")
     run_tag = store.path.stem
-    with hierarchy(context, checkpoint, problems if mock else None) as (graph, live):
+    with (
+        without_adapters(context, adapters == "off" and not mock) as context,
+        hierarchy(context, checkpoint, problems if mock else None) as (graph, live),
+    ):
 
         def one(problem: Problem) -> None:
             thread = new_thread_id(f"{run_tag}-{problem.id}")

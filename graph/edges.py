@@ -25,7 +25,8 @@ def to_specialists(state: State) -> list[Send]:
         Send(
             "specialist",
             SpecialistInput(
-                task=state.task,
+                kind=state.task.kind,
+                part=next(p for p in state.task.parts if p.name == subtask.part),
                 subtask=subtask,
                 specialist=name,
                 try_index=state.try_index,

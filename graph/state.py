@@ -250,9 +250,11 @@ class State(InputState):
 
 
 class SpecialistInput(BaseModel):
-    """The Send payload for one specialist branch: its whole bounded view."""
+    """The Send payload for one specialist branch: its whole bounded view (one part, not the
+    task: what a branch carries does not grow with the number of parts)."""
 
-    task: Task
+    kind: Literal["code", "math"] = "code"
+    part: Part
     subtask: Subtask
     specialist: str
     try_index: int

@@ -7,18 +7,24 @@ import logging
 import sys
 from pathlib import Path
 
+from hi_moe.cli_adapters import add_adapter_commands, cmd_adapters, cmd_train_adapter
 from hi_moe.cli_evals import (
     cmd_ab_test,
     cmd_aggregate,
     cmd_analyze,
-    cmd_bench,
     cmd_compare,
     cmd_costs,
     cmd_eval,
     cmd_export_training,
 )
 from hi_moe.cli_runs import cmd_resume, cmd_solve, cmd_threads
-from hi_moe.cli_tools import cmd_modal_status, cmd_prepare_gsm8k, cmd_problems, cmd_serve_local
+from hi_moe.cli_tools import (
+    cmd_bench,
+    cmd_modal_status,
+    cmd_prepare_gsm8k,
+    cmd_problems,
+    cmd_serve_local,
+)
 from hi_moe.display import console
 from hi_moe.endpoints import MODAL_URL_ENV
 from hi_moe.errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, UserError
@@ -34,6 +40,16 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         "--checkpoint", help="SQLite file or postgresql:// URL (default: HOME/checkpoints.sqlite)"
     )
     parser.add_argument("--home", help="directory for logs and results (default: .hi_moe)")
+
+
+def parts_list(text: str) -> tuple[int, ...]:
+    """`--ks 1,4,16` as a tuple of ints."""
+    try:
+        return tuple(int(item) for item in text.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"not a comma-separated list of numbers: {text!r}"
+        ) from exc
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,11 +121,24 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--validation-fraction", type=float, default=0.2)
     export.add_argument("--home", help="directory of the routing log (default: .hi_moe)")
 
+    from evals.bench_suite import ALL, SUITES
+
     bench = commands.add_parser(
-        "bench", help="benchmarks: routing, ensemble, sandbox, overhead, throughput"
+        "bench",
+        help="benchmark suites; no suite (or all) runs every one into report.json + report.md",
+        description="Benchmark suites. One suite writes OUT/SUITE.json and .md; several (no "
+        "suite, or all) also write one report: OUT/report.json and OUT/report.md with a table "
+        "per suite and the machine (cores, python, commit, date). Ctrl-C keeps the finished "
+        "suites. Suites: " + "; ".join(f"{s.name}: {s.about}" for s in SUITES.values()),
+    )
+    bench.add_argument("suite", nargs="*", help=f"{', '.join(SUITES)} or {ALL} (the default)")
+    bench.add_argument(
+        "--skip", action="append", default=[], metavar="SUITE", help="leave a suite out (repeat)"
     )
     bench.add_argument(
-        "suite", choices=["routing", "ensemble", "sandbox", "overhead", "throughput"]
+        "--fast",
+        action="store_true",
+        help="leave out the slow suites (model: minutes per problem on 2 CPU cores)",
     )
     bench.add_argument("--runs", type=int, default=30, help="sandbox: validations to time")
     bench.add_argument("--split", default="test", help="routing: dev, test or all")
@@ -117,7 +146,26 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--latency", type=float, help="seconds per fake call (ensemble 0.3, others 0.05)"
     )
-    bench.add_argument("--out", type=Path, default=Path(".hi_moe/bench"))
+    bench.add_argument(
+        "--problems", type=int, default=8, help="overhead, throughput: builtin problems"
+    )
+    bench.add_argument("--limit", type=int, default=5, help="model: HumanEval/0 .. N-1 (default 5)")
+    bench.add_argument(
+        "--mock", action="store_true", help="model, horizon: the scripted fake model"
+    )
+    bench.add_argument(
+        "--ks",
+        type=parts_list,
+        default=(1, 2, 4, 8, 16),
+        help="horizon: parts per task, e.g. 1,4,16",
+    )
+    bench.add_argument("--pool", type=int, default=16, help="horizon: HumanEval problems covered")
+    bench.add_argument(
+        "--out",
+        type=Path,
+        default=Path(".hi_moe/bench"),
+        help="report directory (default .hi_moe/bench); model keeps its run logs in OUT/model",
+    )
 
     compare = commands.add_parser(
         "compare", help="hierarchy vs single-call baseline: table, JSON and PNG chart"
@@ -127,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--concurrency", type=int, default=1, help="problems at a time")
     compare.add_argument("--mock", action="store_true", help="use the scripted fake model")
     compare.add_argument("--run-id", help="reuse a run: finished problems are skipped")
+    compare.add_argument(
+        "--adapters",
+        choices=["on", "off"],
+        help="on: the fleet's LoRA adapters (refused if trained on an evaluated problem); "
+        "off: the same model names without adapters (default: as fleet.toml says)",
+    )
     add_run_options(compare)
 
     costs = commands.add_parser(
@@ -164,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     problems = commands.add_parser("problems", help="list the problems of a dataset")
     problems.add_argument("--dataset", default="builtin")
+    add_adapter_commands(commands)
     return parser
 
 
@@ -183,6 +238,8 @@ COMMANDS = {
     "eval": cmd_eval,
     "export-training": cmd_export_training,
     "bench": cmd_bench,
+    "train-adapter": cmd_train_adapter,
+    "adapters": cmd_adapters,
 }
 
 

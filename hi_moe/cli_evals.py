@@ -30,41 +30,6 @@ def cmd_export_training(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    args.out.mkdir(parents=True, exist_ok=True)
-    if args.suite == "sandbox":
-        from evals import bench_sandbox
-
-        text, report = bench_sandbox.report(args.runs), None
-    elif args.suite == "routing":
-        from evals import bench_routing
-
-        context = Context()
-        report = bench_routing.run(context.fleet_path, context.router_dir, args.split)
-        text = bench_routing.render(report)
-    elif args.suite == "ensemble":
-        from evals import bench_ensemble
-
-        report = bench_ensemble.run(args.k, args.latency or 0.3)
-        text = bench_ensemble.render(report)
-    else:
-        from evals import bench_harness
-
-        if args.suite == "overhead":
-            report = bench_harness.overhead(args.latency or 0.05)
-            text = bench_harness.render_overhead(report)
-        else:
-            report = bench_harness.throughput(args.latency or 0.05)
-            text = bench_harness.render_throughput(report)
-    console.print(text)
-    path = args.out / f"{args.suite}.md"
-    path.write_text(text + "\n")
-    if report is not None:
-        path.with_suffix(".json").write_text(json.dumps(asdict(report), indent=2))
-    console.print(f"report {path}")
-    return 0
-
-
 def cmd_compare(args: argparse.Namespace) -> int:
     from evals import compare
 
@@ -74,7 +39,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     problems = (
         load_dataset(args.dataset)[: args.limit] if args.limit else load_dataset(args.dataset)
     )
-    run_id = args.run_id or f"compare-{args.dataset.replace('/', '-')}-{int(time.time())}"
+    tag = args.dataset.replace("/", "-") + (f"-adapters-{args.adapters}" if args.adapters else "")
+    run_id = args.run_id or f"compare-{tag}-{int(time.time())}"
     out_dir = context.home_dir / "compare"
     store = compare.RowStore(out_dir / f"{run_id}.json")
     skipped = len(store.done() & {p.id for p in problems})
@@ -85,7 +51,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         try:
             summaries = compare.run_compare(
                 problems, context, store, args.concurrency, args.mock,
-                on_problem=lambda _: bar.advance(job),
+                on_problem=lambda _: bar.advance(job), adapters=args.adapters,
             )  # fmt: skip
         except KeyboardInterrupt:
             console.print(f"\ninterrupted; finished problems are kept: --run-id {run_id}")

@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 
 from graph.context import Context
+from hi_moe.adapter_meta import check_base, fleet_adapter
 from hi_moe.errors import UserError
 from hi_moe.fleet import load_fleet
 from hi_moe.llm import EndpointError
@@ -65,7 +66,12 @@ class LocalServer:
             raise UserError(f"GGUF model file {gguf} does not exist")
         for alias, adapter in aliases.items():
             if adapter is not None and not Path(adapter).is_file():
-                raise UserError(f"LoRA adapter {adapter} of model {alias!r} does not exist")
+                raise UserError(
+                    f"LoRA adapter {adapter} of model {alias!r} does not exist "
+                    "(make adapters trains the project's adapters)"
+                )
+            if adapter is not None:
+                check_base(Path(adapter), gguf)
         self.gguf = gguf
         self.aliases = aliases
         self.port = port or free_port()
@@ -75,11 +81,18 @@ class LocalServer:
         self._config_dir = tempfile.TemporaryDirectory(prefix="hi-moe-llama-")
 
     @classmethod
-    def for_context(cls, context: Context, port: int | None = None) -> LocalServer:
-        """A server for every model name the context's tiers and fleet use."""
+    def for_context(
+        cls, context: Context, port: int | None = None, adapters: bool = True
+    ) -> LocalServer:
+        """A server for every model name the context's tiers and fleet use.
+
+        Adapter paths in the fleet are relative to its file; `adapters=False` serves the same
+        names without them (the base model under every name)."""
         fleet = load_fleet(context.fleet_path)
         aliases: dict[str, str | None] = dict.fromkeys(context.tier_models().values())
-        aliases.update({s.model: s.adapter for s in fleet.specialists})
+        for specialist in fleet.specialists:
+            adapter = fleet_adapter(context.fleet_path, specialist.adapter) if adapters else None
+            aliases[specialist.model] = adapter
         gguf = Path(context.local_model_path) if context.local_model_path else default_gguf()
         log_path = context.home_dir / "local-server.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -78,13 +78,11 @@ def humaneval_bundle(k: int, start: int = 0) -> Project:
             f"a bundle of {k} problems from HumanEval/{start} needs HumanEval/{start + k - 1},"
             f" but HumanEval has only {len(pool)} problems"
         )
-    parts = list(pool[start : start + k])
-    names = ", ".join(p.entry_point for p in parts)
     return Project(
         id=f"{BUNDLE_PREFIX}{k}/{start}",
         title=f"HumanEval bundle of {k} from HumanEval/{start}",
-        statement=f"Implement {k} independent functions in one Python module: {names}.",
-        parts=parts,
+        statement=f"Implement {k} independent functions, each as specified, in one Python module.",
+        parts=list(pool[start : start + k]),
     )
 
 

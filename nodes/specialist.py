@@ -34,14 +34,14 @@ def feedback_text(state: SpecialistInput) -> str:
 def specialist_messages(state: SpecialistInput, context: Context) -> list[BaseMessage]:
     """The specialist's whole prompt for one subtask (also what adapter training data uses)."""
     specialist = load_fleet(context.fleet_path).get(state.specialist)
-    part = next(p for p in state.task.parts if p.name == state.subtask.part)
+    part = state.part
     interfaces = "".join(f"- {line}\n" for line in state.interfaces)
     return render(
         context.specialist_prompt,
         context.prompt_token_cap,
         specialist=specialist.name,
         description=specialist.description,
-        instructions=INSTRUCTIONS[state.task.kind].format(part=part.name),
+        instructions=INSTRUCTIONS[state.kind].format(part=part.name),
         statement=part.statement,
         objective=state.subtask.objective,
         constraints="; ".join(state.subtask.constraints) or "none",

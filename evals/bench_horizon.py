@@ -1,0 +1,230 @@
+"""Horizon benchmark: prompt tokens per call and parts solved against the number of parts k.
+
+For each k, the first `pool` HumanEval problems are cut into pool/k bundles of k parts, so
+every k covers the same problems. The hierarchy and the single-context baseline each work
+through every bundle; the assembled module is graded with each part's hidden tests. Reported
+per system and k: prompt tokens per call (max and mean), total tokens, parts solved. A bounded
+context shows as a flat max-tokens line; a growing one climbs with k.
+Run: hi-moe bench horizon [--mock] [--ks 1,2,4,8,16] [--pool 16]
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from evals.bench_common import Tick, markdown_table, no_tick
+from evals.single_context import solve_single_context
+from graph.context import Context
+from hi_moe.endpoints import client_for
+from hi_moe.errors import UserError
+from hi_moe.grading import grade
+from hi_moe.llm import EndpointError
+from hi_moe.projects import Project, humaneval_bundle
+from hi_moe.runs import hierarchy, model_endpoint, new_thread_id, run_thread
+
+DEFAULT_KS = (1, 2, 4, 8, 16)
+SYSTEMS = ("hierarchy", "single_context")
+BENCH_SETTINGS = {"max_retries": 1, "max_reroutes": 0, "max_replans": 0, "routines": 0}
+"""The same self-corrections for both systems, fewer than a normal run to bound the real model's
+time on 2 x 16 x len(ks) parts; no routine cache, which the baseline lacks and which would add
+retrieved text to the architect's prompts depending on what earlier bundles solved."""
+BundleRun = tuple[list[int], int, int, float, str]
+"""Prompt tokens per call, total tokens, parts solved, wall seconds, why it stopped early."""
+
+
+@dataclass
+class HorizonRow:
+    system: str
+    k: int
+    bundles: int
+    calls: int
+    max_prompt_tokens: int
+    mean_prompt_tokens: float
+    total_tokens: int
+    parts_solved: int
+    parts_total: int
+    wall_s: float
+    errors: list[str]
+
+
+def bundles_for(k: int, pool: int) -> list[Project]:
+    if pool % k:
+        raise UserError(f"--pool {pool} is not a multiple of k={k}: every k must cover it exactly")
+    return [humaneval_bundle(k, start) for start in range(0, pool, k)]
+
+
+def summarise(system: str, k: int, runs: list[BundleRun]) -> HorizonRow:
+    """One row of a system at k from its bundles' runs."""
+    prompts = [tokens for run in runs for tokens in run[0]]
+    return HorizonRow(
+        system=system,
+        k=k,
+        bundles=len(runs),
+        calls=len(prompts),
+        max_prompt_tokens=max(prompts, default=0),
+        mean_prompt_tokens=round(statistics.fmean(prompts), 1) if prompts else 0.0,
+        total_tokens=sum(run[1] for run in runs),
+        parts_solved=sum(run[2] for run in runs),
+        parts_total=len(runs) * k,
+        wall_s=round(sum(run[3] for run in runs), 2),
+        errors=[run[4] for run in runs if run[4]],
+    )
+
+
+def run_hierarchy(
+    context: Context, home: Path, bundles: list[Project], mock: bool, done: Callable[[], None]
+) -> list[BundleRun]:
+    runs = []
+    settings = replace(context, home=str(home))
+    with hierarchy(settings, str(home / "checkpoints.sqlite"), bundles if mock else None) as (
+        graph,
+        live,
+    ):
+        log = client_for(live).call_log
+        for bundle in bundles:
+            thread_id = new_thread_id(bundle.id)
+            started = time.perf_counter()
+            try:
+                state = run_thread(graph, thread_id, live, {"task": bundle.visible_task()})
+                solution, error = state.result.solution if state.result else "", ""
+            except EndpointError as exc:
+                solution, error = "", f"{bundle.id}: {exc}"
+            verdict = grade(bundle, solution)
+            calls = [c for c in log.for_thread(thread_id) if c.ok]
+            prompts = [c.prompt_tokens for c in calls]
+            total = sum(c.prompt_tokens + c.completion_tokens for c in calls)
+            wall = time.perf_counter() - started
+            runs.append((prompts, total, verdict.tests_passed, wall, error))
+            done()
+    return runs
+
+
+def run_single_context(
+    context: Context, home: Path, bundles: list[Project], mock: bool, done: Callable[[], None]
+) -> list[BundleRun]:
+    runs = []
+    with model_endpoint(replace(context, home=str(home)), bundles if mock else None) as live:
+        for bundle in bundles:
+            thread_id = new_thread_id(bundle.id)
+            run = solve_single_context(live, bundle.visible_task(), thread_id)
+            verdict = grade(bundle, run.solution)
+            total = sum(run.prompt_tokens) + sum(run.completion_tokens)
+            runs.append((run.prompt_tokens, total, verdict.tests_passed, run.wall_s, run.error))
+            done()
+    return runs
+
+
+def horizon(
+    ks: tuple[int, ...] = DEFAULT_KS,
+    pool: int = 16,
+    mock: bool = False,
+    context: Context | None = None,
+    tick: Tick = no_tick,
+) -> list[HorizonRow]:
+    """Both systems on every k; each (system, k) in a fresh home (own routine cache)."""
+    context = replace(context or Context(), **BENCH_SETTINGS)
+    plans = {k: bundles_for(k, pool) for k in ks}
+    total, done = 2 * sum(len(b) for b in plans.values()), 0
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        tick(done, total)
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="hi-moe-horizon-") as scratch:
+        for k, bundles in plans.items():
+            for system, runner in (
+                ("hierarchy", run_hierarchy),
+                ("single_context", run_single_context),
+            ):
+                home = Path(scratch) / f"{system}-{k}"
+                rows.append(summarise(system, k, runner(context, home, bundles, mock, step)))
+    return rows
+
+
+def flatness(rows: list[HorizonRow], system: str) -> float | None:
+    """Max prompt tokens at the largest k over the smallest k, minus one (0.2 = 20% growth)."""
+    mine = sorted((r for r in rows if r.system == system), key=lambda r: r.k)
+    if len(mine) < 2 or not mine[0].max_prompt_tokens:
+        return None
+    return round(mine[-1].max_prompt_tokens / mine[0].max_prompt_tokens - 1, 3)
+
+
+def markdown(rows: list[HorizonRow]) -> str:
+    headers = ["system", "k", "calls", "max prompt tok/call", "mean prompt tok/call",
+               "total tokens", "parts solved", "wall s"]  # fmt: skip
+    table = markdown_table(
+        headers,
+        [
+            (
+                r.system,
+                r.k,
+                r.calls,
+                r.max_prompt_tokens,
+                r.mean_prompt_tokens,
+                r.total_tokens,
+                f"{r.parts_solved}/{r.parts_total}",
+                r.wall_s,
+            )  # fmt: skip
+            for r in rows
+        ],
+    )
+    growth = ", ".join(
+        f"{system} {value:+.0%}"
+        for system in SYSTEMS
+        if (value := flatness(rows, system)) is not None
+    )
+    headline = "Growth of max prompt tokens per call from the smallest to the largest k"
+    return f"{table}\n\n{headline}: {growth}\n"
+
+
+def plot(rows: list[HorizonRow], path: Path) -> Path:
+    """Max and mean prompt tokens per call against k, one line per system."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    for system in SYSTEMS:
+        mine = sorted((r for r in rows if r.system == system), key=lambda r: r.k)
+        ks = [r.k for r in mine]
+        axis.plot(ks, [r.max_prompt_tokens for r in mine], marker="o", label=f"{system}: max")
+        axis.plot(ks, [r.mean_prompt_tokens for r in mine], marker=".", linestyle="--",
+                  label=f"{system}: mean")  # fmt: skip
+    axis.set_xscale("log", base=2)
+    axis.set_xlabel("parts per task (k)")
+    axis.set_ylabel("prompt tokens per LLM call")
+    axis.set_title("Prompt size against task length")
+    axis.legend()
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def write_report(rows: list[HorizonRow], out: Path, mock: bool) -> dict[str, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    data = {
+        "model": "scripted mock" if mock else "embedded local model",
+        "settings": BENCH_SETTINGS,
+        "growth": {system: flatness(rows, system) for system in SYSTEMS},
+        "rows": [asdict(r) for r in rows],
+    }
+    paths = {
+        "json": out / "horizon.json",
+        "markdown": out / "horizon.md",
+        "png": out / "horizon.png",
+    }
+    paths["json"].write_text(json.dumps(data, indent=2))
+    paths["markdown"].write_text(markdown(rows))
+    plot(rows, paths["png"])
+    return paths

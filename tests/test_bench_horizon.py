@@ -1,0 +1,40 @@
+"""The horizon benchmark on the scripted model: bounded prompts vs a growing history."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from evals.bench_horizon import bundles_for, flatness, horizon, write_report
+from hi_moe.errors import UserError
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return horizon(ks=(1, 4), pool=4, mock=True)
+
+
+def test_every_k_covers_the_same_problems():
+    for k in (1, 2, 4):
+        ids = [p.id for bundle in bundles_for(k, 4) for p in bundle.parts]
+        assert ids == [f"HumanEval/{i}" for i in range(4)]
+    with pytest.raises(UserError, match="not a multiple"):
+        bundles_for(3, 4)
+
+
+def test_hierarchy_prompts_stay_flat_while_the_single_context_grows(rows):
+    by = {(r.system, r.k): r for r in rows}
+    assert {r.parts_solved for r in rows} == {4}  # the scripted model solves every part
+    assert abs(flatness(rows, "hierarchy")) <= 0.2
+    assert flatness(rows, "single_context") > 1.0
+    assert by["single_context", 4].max_prompt_tokens > by["hierarchy", 4].max_prompt_tokens
+    assert by["hierarchy", 4].calls < by["hierarchy", 1].calls  # one plan per window of parts
+
+
+def test_the_report_has_json_markdown_and_a_plot(rows, tmp_path):
+    paths = write_report(rows, tmp_path, mock=True)
+    data = json.loads(paths["json"].read_text())
+    assert data["model"] == "scripted mock" and len(data["rows"]) == 4
+    assert "| hierarchy | 4 |" in paths["markdown"].read_text()
+    assert paths["png"].read_bytes()[:4] == b"\x89PNG"
