@@ -2,9 +2,9 @@
 
 Specialist descriptions and examples are embedded into a persistent Chroma collection named
 after a fingerprint of the registry, so it is rebuilt only when fleet.toml changes; a corrupt
-store is deleted and rebuilt. A subtask's score for a specialist is its mean cosine similarity
-to that specialist's nearest documents, softmax-normalised over the fleet; the stored embeddings
-are read once and compared in memory.
+store is deleted and rebuilt. The stored embeddings are read once and train a logistic
+regression (hi_moe/router_classifier.py); a subtask's scores are its probabilities per
+specialist, computed in memory from one MiniLM forward pass.
 """
 
 from __future__ import annotations
@@ -12,45 +12,29 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import random
 import shutil
 import threading
 from dataclasses import asdict
-from functools import cached_property
 from pathlib import Path
 
 import chromadb
 import numpy as np
 from chromadb.config import Settings
 
-from hi_moe.embeddings import MODEL_NAME, embed
+from hi_moe.embeddings import MODEL_NAME, embed, embed_matrix
 from hi_moe.errors import UserError
 from hi_moe.fleet import Fleet
+from hi_moe.router_classifier import Classifier, Documents
 
 log = logging.getLogger(__name__)
-SOFTMAX_TEMPERATURE = 0.05
-NEAREST = 5
-"""A specialist's similarity is the mean of its NEAREST closest documents (kNN-style)."""
 COLLECTION_PREFIX = "specialists-"
 
 
 def fingerprint(fleet: Fleet) -> str:
+    """Names the store after the registry's content and the embedding model."""
     payload = json.dumps([asdict(s) for s in fleet.specialists], sort_keys=True) + MODEL_NAME
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
-def nearest_mean(values: list[float], count: int) -> float:
-    closest = sorted(values, reverse=True)[:count]
-    return sum(closest) / len(closest) if closest else -1.0
-
-
-def softmax(similarities: dict[str, float]) -> dict[str, float]:
-    top = max(similarities.values())
-    weights = {k: math.exp((v - top) / SOFTMAX_TEMPERATURE) for k, v in similarities.items()}
-    total = sum(weights.values())
-    ranked = sorted(weights.items(), key=lambda item: -item[1])
-    return {name: weight / total for name, weight in ranked}
 
 
 def forget_chroma_system(path: Path) -> None:
@@ -61,22 +45,39 @@ def forget_chroma_system(path: Path) -> None:
     SharedSystemClient._identifier_to_refcount.pop(str(path), None)
 
 
+def read_documents(collection: chromadb.Collection) -> Documents:
+    """Every stored document with its embedding and specialist, in id order."""
+    stored = collection.get(include=["documents", "embeddings", "metadatas"])
+    order = sorted(range(len(stored["ids"])), key=lambda i: stored["ids"][i])
+    return Documents(
+        texts=tuple(str(stored["documents"][i]) for i in order),
+        vectors=np.asarray(stored["embeddings"], dtype=np.float32)[order],
+        owners=tuple(str(stored["metadatas"][i]["specialist"]) for i in order),
+    )
+
+
 class Router:
     """Scores subtasks against a fleet using a persistent Chroma collection."""
 
     def __init__(self, fleet: Fleet, store_dir: Path) -> None:
         self.fleet = fleet
         self.store_dir = store_dir
-        self._collection = self._open()
+        self._collection, self.documents = self._open()
+        self.classifier = Classifier(self.documents, fleet.names)
 
-    def _open(self) -> chromadb.Collection:
+    def _open(self) -> tuple[chromadb.Collection, Documents]:
+        """The collection and its documents; a store that fails to give them is rebuilt."""
         try:
-            return self._open_store()
+            return self._load()
         except Exception as exc:  # chromadb raises many types for a damaged store
             log.warning("router store %s is unusable (%s); rebuilding it", self.store_dir, exc)
             forget_chroma_system(self.store_dir)
             shutil.rmtree(self.store_dir, ignore_errors=True)
-            return self._open_store()
+            return self._load()
+
+    def _load(self) -> tuple[chromadb.Collection, Documents]:
+        collection = self._open_store()
+        return collection, read_documents(collection)
 
     def _open_store(self) -> chromadb.Collection:
         self.store_dir.mkdir(parents=True, exist_ok=True)
@@ -102,22 +103,8 @@ class Router:
         collection.add(ids=ids, documents=texts, metadatas=owners, embeddings=embed(texts))
 
     def score(self, text: str) -> dict[str, float]:
-        """Softmax-normalised scores for every specialist, best first."""
-        documents, owners = self._stored
-        similarities = documents @ np.asarray(embed([text])[0], dtype=np.float32)
-        return softmax(
-            {
-                name: nearest_mean(similarities[owners == name].tolist(), NEAREST)
-                for name in self.fleet.names
-            }
-        )
-
-    @cached_property
-    def _stored(self) -> tuple[np.ndarray, np.ndarray]:
-        """Every stored document embedding and its specialist, read once from the store."""
-        stored = self._collection.get(include=["embeddings", "metadatas"])
-        owners = np.array([str(m["specialist"]) for m in stored["metadatas"]])
-        return np.asarray(stored["embeddings"], dtype=np.float32), owners
+        """Every specialist's probability for `text`, best first."""
+        return self.classifier.score(embed_matrix([text])[0])
 
 
 def choose(

@@ -6,13 +6,17 @@ import collections
 import threading
 
 import chromadb
+import numpy as np
 import pytest
 from chromadb.config import Settings
 
+from evals.bench_routing import held_out_scores
+from hi_moe.embeddings import DIMENSIONS, MAX_TOKENS, embed_matrix, embedder
 from hi_moe.errors import UserError
 from hi_moe.fake_endpoint import FakeEndpoint
 from hi_moe.fleet import load_fleet
 from hi_moe.router import COLLECTION_PREFIX, Router, choose
+from hi_moe.router_classifier import Classifier
 from hi_moe.routing_log import RoutingLog
 from tests.conftest import REPO_FLEET
 
@@ -30,6 +34,35 @@ def test_scores_are_a_distribution_over_the_fleet_best_first(router):
     assert set(scores) == set(load_fleet(REPO_FLEET).names)
     assert sum(scores.values()) == pytest.approx(1.0)
     assert list(scores.values()) == sorted(scores.values(), reverse=True)
+
+
+def test_the_direct_forward_pass_matches_sentence_transformers_encode():
+    texts = ["merge overlapping intervals", "x", "fix the off-by-one error " * 60, ""]
+    expected = embedder().encode(texts, normalize_embeddings=True, show_progress_bar=False)
+    assert embedder().max_seq_length == MAX_TOKENS
+    np.testing.assert_allclose(embed_matrix(texts), expected, atol=1e-5)
+    assert embed_matrix([]).shape == (0, DIMENSIONS) == (0, expected.shape[1])
+
+
+def test_the_classifier_is_deterministic_and_sees_every_stored_document(router):
+    fleet = load_fleet(REPO_FLEET)
+    assert len(router.documents.texts) == sum(1 + len(s.examples) for s in fleet.specialists)
+    vector = embed_matrix(["Compute the area of a trapezoid with bases 3 and 5 and height 2"])[0]
+    again = Classifier(router.documents, fleet.names).score(vector)
+    assert again == router.classifier.score(vector)
+    assert list(again)[0] == "math"
+
+
+def test_a_registry_example_is_scored_without_itself(router):
+    example = load_fleet(REPO_FLEET).get("debugging").examples[-1]
+    held_out = router.documents.without(example)
+    assert example not in held_out.texts
+    assert len(held_out.texts) == len(router.documents.texts) - 1
+    assert held_out.vectors.shape[0] == len(held_out.texts) == len(held_out.owners)
+    own = router.score(example)
+    assert held_out_scores(router, example, own) != own
+    unseen = "Sort a list of tuples by their second element"
+    assert held_out_scores(router, unseen, router.score(unseen)) == router.score(unseen)
 
 
 def test_store_is_reused_until_the_registry_changes(tmp_path):
