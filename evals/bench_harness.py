@@ -19,6 +19,7 @@ from pathlib import Path
 
 from evals.bench_common import Tick, markdown_table, no_tick
 from graph.context import Context
+from graph.versioned_saver import VALUES_TABLE
 from hi_moe.problems import load_dataset
 from hi_moe.runs import hierarchy, new_thread_id, run_thread
 
@@ -43,13 +44,14 @@ class ThroughputReport:
 
 
 def checkpoint_bytes(path: Path) -> tuple[int, int]:
-    """(bytes of all checkpoints and pending writes, number of checkpoints) in a SQLite store."""
+    """(bytes of checkpoints, channel values and pending writes, number of checkpoints)."""
     with sqlite3.connect(path) as conn:
         saved, steps = conn.execute(
             "SELECT SUM(LENGTH(checkpoint) + LENGTH(metadata)), COUNT(*) FROM checkpoints"
         ).fetchone()
         written = conn.execute("SELECT SUM(LENGTH(value)) FROM writes").fetchone()[0]
-    return (saved or 0) + (written or 0), steps or 1
+        values = conn.execute(f"SELECT SUM(LENGTH(value)) FROM {VALUES_TABLE}").fetchone()[0]
+    return (saved or 0) + (written or 0) + (values or 0), steps or 1
 
 
 def overhead(

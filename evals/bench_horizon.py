@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from evals.bench_common import Tick, markdown_table, no_tick
+from evals.bench_harness import checkpoint_bytes
 from evals.single_context import solve_single_context
 from graph.context import Context
 from hi_moe.endpoints import client_for
@@ -51,6 +52,8 @@ class HorizonRow:
     parts_total: int
     wall_s: float
     errors: list[str]
+    checkpoint_bytes_per_step: float | None = None
+    """Hierarchy only: checkpoint store bytes over checkpoints written, for all its bundles."""
 
 
 def bundles_for(k: int, pool: int) -> list[Project]:
@@ -145,7 +148,12 @@ def horizon(
                 ("single_context", run_single_context),
             ):
                 home = Path(scratch) / f"{system}-{k}"
-                rows.append(summarise(system, k, runner(context, home, bundles, mock, step)))
+                row = summarise(system, k, runner(context, home, bundles, mock, step))
+                store = home / "checkpoints.sqlite"
+                if store.exists():
+                    size, steps = checkpoint_bytes(store)
+                    row.checkpoint_bytes_per_step = round(size / steps)
+                rows.append(row)
     return rows
 
 
@@ -159,7 +167,7 @@ def flatness(rows: list[HorizonRow], system: str) -> float | None:
 
 def markdown(rows: list[HorizonRow]) -> str:
     headers = ["system", "k", "calls", "max prompt tok/call", "mean prompt tok/call",
-               "total tokens", "parts solved", "wall s"]  # fmt: skip
+               "total tokens", "parts solved", "wall s", "checkpoint B/step"]  # fmt: skip
     table = markdown_table(
         headers,
         [
@@ -172,6 +180,7 @@ def markdown(rows: list[HorizonRow]) -> str:
                 r.total_tokens,
                 f"{r.parts_solved}/{r.parts_total}",
                 r.wall_s,
+                r.checkpoint_bytes_per_step or "",
             )  # fmt: skip
             for r in rows
         ],
