@@ -74,6 +74,7 @@ def test_complete_returns_text_usage_and_logs_the_call(call_log):
         completion.completion_tokens,
         record.latency_s,
         ok=True,
+        reply="hello there",
     )
     assert endpoint.requests[0]["model"] == "python"
     assert endpoint.requests[0]["messages"][1] == {"role": "user", "content": "Say hello."}

@@ -55,7 +55,8 @@ def test_unknown_prompt_gets_a_low_confidence_stub():
 
 
 def test_architect_plans_one_subgoal_per_part():
-    plan = json.loads(ask(ScriptedModel([]), "Parts to deliver: a, b", name="architect"))
+    prompt = "Parts to plan now:\n- a: first\n- b: second\nVisible tests:\na() == 1"
+    plan = json.loads(ask(ScriptedModel([]), prompt, name="architect"))
     assert [s["part"] for s in plan["subgoals"]] == ["a", "b"]
     assert plan["goal"] and plan["strategy"]
 

@@ -20,8 +20,11 @@ def architect_fields(**overrides: str) -> dict[str, str]:
         "kind": "code",
         "title": "Reverse a string",
         "statement": "def reverse_string(s): ...",
-        "parts": "reverse_string",
+        "progress": "0 of 1 parts solved, 0 skipped.",
+        "parts": "- reverse_string: Return the string reversed.",
         "visible_tests": "reverse_string('abc') == 'cba'",
+        "interfaces": "(none)\n",
+        "routines": "",
         "history": "",
     }
     return {**fields, **overrides}
@@ -41,7 +44,7 @@ def test_render_keeps_small_fields_intact_next_to_huge_ones():
     user = messages[1].content
     assert "Task (code): Reverse a string" in user
     assert "def reverse_string(s): ..." in user
-    assert "Parts to deliver: reverse_string" in user
+    assert "Parts to plan now:\n- reverse_string: Return the string reversed." in user
     assert "reverse_string('abc') == 'cba'" in user
     assert prompt_tokens(messages) <= 800
 
