@@ -76,13 +76,17 @@ class TrainJob:
         return f"{ADAPTERS_DIR}/{self.specialist}"
 
 
+CONTAINER_HOME = "/root"
+"""Modal's working directory inside the container (not a path of this machine): packages added
+with add_local_python_source land here, so hi_moe finds datasets/ beside itself."""
+
 app = modal.App(APP_NAME)
 image = (
     modal.Image.debian_slim(python_version="3.11")
     .pip_install(*PACKAGES)
     .env({"HF_HOME": HF_CACHE_DIR})
     # datasets/: training refuses evaluation problems, which it finds there.
-    .add_local_dir(str(REPO_ROOT / "datasets"), "/root/datasets")
+    .add_local_dir(str(REPO_ROOT / "datasets"), f"{CONTAINER_HOME}/datasets")
     .add_local_python_source("hi_moe", "graph")
 )
 hf_cache = modal.Volume.from_name("hi-moe-hf-cache", create_if_missing=True)
