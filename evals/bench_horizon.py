@@ -20,6 +20,7 @@ from pathlib import Path
 
 from evals.bench_common import Tick, markdown_table, no_tick
 from evals.bench_harness import checkpoint_bytes
+from evals.figures import png_figure
 from evals.single_context import solve_single_context
 from graph.context import Context
 from hi_moe.endpoints import client_for
@@ -196,27 +197,18 @@ def markdown(rows: list[HorizonRow]) -> str:
 
 def plot(rows: list[HorizonRow], path: Path) -> Path:
     """Max and mean prompt tokens per call against k, one line per system."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(7, 4.5))
-    for system in SYSTEMS:
-        mine = sorted((r for r in rows if r.system == system), key=lambda r: r.k)
-        ks = [r.k for r in mine]
-        axis.plot(ks, [r.max_prompt_tokens for r in mine], marker="o", label=f"{system}: max")
-        axis.plot(ks, [r.mean_prompt_tokens for r in mine], marker=".", linestyle="--",
-                  label=f"{system}: mean")  # fmt: skip
-    axis.set_xscale("log", base=2)
-    axis.set_xlabel("parts per task (k)")
-    axis.set_ylabel("prompt tokens per LLM call")
-    axis.set_title("Prompt size against task length")
-    axis.legend()
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    with png_figure(path, dpi=120, figsize=(7, 4.5)) as (_, axis):
+        for system in SYSTEMS:
+            mine = sorted((r for r in rows if r.system == system), key=lambda r: r.k)
+            ks = [r.k for r in mine]
+            axis.plot(ks, [r.max_prompt_tokens for r in mine], marker="o", label=f"{system}: max")
+            axis.plot(ks, [r.mean_prompt_tokens for r in mine], marker=".", linestyle="--",
+                      label=f"{system}: mean")  # fmt: skip
+        axis.set_xscale("log", base=2)
+        axis.set_xlabel("parts per task (k)")
+        axis.set_ylabel("prompt tokens per LLM call")
+        axis.set_title("Prompt size against task length")
+        axis.legend()
     return path
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from threading import Lock
 
 from evals.baseline import solve_baseline
+from evals.figures import png_figure
 from graph.context import Context
 from hi_moe.errors import UserError
 from hi_moe.problems import Problem
@@ -186,24 +187,15 @@ def render(summaries: list[Summary]) -> str:
 
 def chart(summaries: list[Summary], path: Path) -> Path:
     """Side-by-side bars: pass@1, tokens per problem, calls per problem."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     metrics = [
         ("pass@1", lambda s: s.pass_at_1),
         ("tokens / problem", lambda s: s.tokens_per_problem),
         ("LLM calls / problem", lambda s: s.calls_per_problem),
     ]
-    figure, axes = plt.subplots(1, len(metrics), figsize=(11, 3.5))
-    for axis, (title, value) in zip(axes, metrics, strict=True):
-        axis.bar([s.system for s in summaries], [value(s) for s in summaries],
-                 color=["#8c8c8c", "#3b75af"][: len(summaries)])  # fmt: skip
-        axis.set_title(title)
-    figure.suptitle(f"hierarchy vs single-call baseline ({summaries[0].problems} problems)")
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    with png_figure(path, ncols=len(metrics), figsize=(11, 3.5)) as (figure, axes):
+        for axis, (title, value) in zip(axes, metrics, strict=True):
+            axis.bar([s.system for s in summaries], [value(s) for s in summaries],
+                     color=["#8c8c8c", "#3b75af"][: len(summaries)])  # fmt: skip
+            axis.set_title(title)
+        figure.suptitle(f"hierarchy vs single-call baseline ({summaries[0].problems} problems)")
     return path

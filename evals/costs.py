@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from evals.figures import png_figure
 from hi_moe.call_log import CallRecord
 from hi_moe.costs import Price, call_cost
 
@@ -51,21 +52,12 @@ def render(title: str, rows: list[CostRow]) -> str:
 
 def chart(by_tier: list[CostRow], path: Path) -> Path:
     """Stacked prompt/completion tokens per tier."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(7, 3.5))
-    names = [r.key for r in by_tier]
-    prompt = [r.prompt_tokens for r in by_tier]
-    axis.bar(names, prompt, label="prompt tokens", color="#3b75af")
-    axis.bar(names, [r.completion_tokens for r in by_tier], bottom=prompt,
-             label="completion tokens", color="#e1812c")  # fmt: skip
-    axis.set_title("tokens per tier")
-    axis.legend()
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    with png_figure(path, figsize=(7, 3.5)) as (_, axis):
+        names = [r.key for r in by_tier]
+        prompt = [r.prompt_tokens for r in by_tier]
+        axis.bar(names, prompt, label="prompt tokens", color="#3b75af")
+        axis.bar(names, [r.completion_tokens for r in by_tier], bottom=prompt,
+                 label="completion tokens", color="#e1812c")  # fmt: skip
+        axis.set_title("tokens per tier")
+        axis.legend()
     return path
