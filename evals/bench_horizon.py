@@ -36,8 +36,18 @@ BENCH_SETTINGS = {"max_retries": 1, "max_reroutes": 0, "max_replans": 0, "routin
 """The same self-corrections for both systems, fewer than a normal run to bound the real model's
 time on 2 x 16 x len(ks) parts; no routine cache, which the baseline lacks and which would add
 retrieved text to the architect's prompts depending on what earlier bundles solved."""
-BundleRun = tuple[list[int], int, int, float, str]
-"""Prompt tokens per call, total tokens, parts solved, wall seconds, why it stopped early."""
+
+
+@dataclass(frozen=True)
+class BundleRun:
+    """One bundle worked through by one system."""
+
+    prompts: list[tuple[str, int]]
+    """(tier, prompt tokens) of every completed call, in order."""
+    total_tokens: int
+    parts_solved: int
+    wall_s: float
+    error: str
 
 
 @dataclass
@@ -53,6 +63,8 @@ class HorizonRow:
     parts_total: int
     wall_s: float
     errors: list[str]
+    max_prompt_by_tier: dict[str, int]
+    """Which tier's prompt is the largest: the max prompt tokens per call of each tier."""
     checkpoint_bytes_per_step: float | None = None
     """Hierarchy only: checkpoint store bytes over checkpoints written, for all its bundles."""
 
@@ -65,7 +77,11 @@ def bundles_for(k: int, pool: int) -> list[Project]:
 
 def summarise(system: str, k: int, runs: list[BundleRun]) -> HorizonRow:
     """One row of a system at k from its bundles' runs."""
-    prompts = [tokens for run in runs for tokens in run[0]]
+    prompts = [tokens for run in runs for _, tokens in run.prompts]
+    by_tier: dict[str, int] = {}
+    for run in runs:
+        for tier, tokens in run.prompts:
+            by_tier[tier] = max(by_tier.get(tier, 0), tokens)
     return HorizonRow(
         system=system,
         k=k,
@@ -73,11 +89,12 @@ def summarise(system: str, k: int, runs: list[BundleRun]) -> HorizonRow:
         calls=len(prompts),
         max_prompt_tokens=max(prompts, default=0),
         mean_prompt_tokens=round(statistics.fmean(prompts), 1) if prompts else 0.0,
-        total_tokens=sum(run[1] for run in runs),
-        parts_solved=sum(run[2] for run in runs),
+        total_tokens=sum(run.total_tokens for run in runs),
+        parts_solved=sum(run.parts_solved for run in runs),
         parts_total=len(runs) * k,
-        wall_s=round(sum(run[3] for run in runs), 2),
-        errors=[run[4] for run in runs if run[4]],
+        wall_s=round(sum(run.wall_s for run in runs), 2),
+        errors=[run.error for run in runs if run.error],
+        max_prompt_by_tier=by_tier,
     )
 
 
@@ -101,10 +118,10 @@ def run_hierarchy(
                 solution, error = "", f"{bundle.id}: {exc}"
             verdict = grade(bundle, solution)
             calls = [c for c in log.for_thread(thread_id) if c.ok]
-            prompts = [c.prompt_tokens for c in calls]
+            prompts = [(c.tier, c.prompt_tokens) for c in calls]
             total = sum(c.prompt_tokens + c.completion_tokens for c in calls)
             wall = time.perf_counter() - started
-            runs.append((prompts, total, verdict.tests_passed, wall, error))
+            runs.append(BundleRun(prompts, total, verdict.tests_passed, wall, error))
             done()
     return runs
 
@@ -118,8 +135,9 @@ def run_single_context(
             thread_id = new_thread_id(bundle.id)
             run = solve_single_context(live, bundle.visible_task(), thread_id)
             verdict = grade(bundle, run.solution)
+            prompts = [("single_context", tokens) for tokens in run.prompt_tokens]
             total = sum(run.prompt_tokens) + sum(run.completion_tokens)
-            runs.append((run.prompt_tokens, total, verdict.tests_passed, run.wall_s, run.error))
+            runs.append(BundleRun(prompts, total, verdict.tests_passed, run.wall_s, run.error))
             done()
     return runs
 
@@ -192,7 +210,13 @@ def markdown(rows: list[HorizonRow]) -> str:
         if (value := flatness(rows, system)) is not None
     )
     headline = "Growth of max prompt tokens per call from the smallest to the largest k"
-    return f"{table}\n\n{headline}: {growth}\n"
+    tiers = "\n".join(
+        f"- {r.system}, k={r.k}: "
+        + ", ".join(f"{tier} {tokens}" for tier, tokens in sorted(r.max_prompt_by_tier.items()))
+        for r in rows
+        if r.system == "hierarchy"
+    )
+    return f"{table}\n\n{headline}: {growth}\n\nMax prompt tokens per call by tier:\n{tiers}\n"
 
 
 def plot(rows: list[HorizonRow], path: Path) -> Path:

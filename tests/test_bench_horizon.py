@@ -30,11 +30,16 @@ def test_hierarchy_prompts_stay_flat_while_the_single_context_grows(rows):
     assert flatness(rows, "single_context") > 1.0
     assert by["single_context", 4].max_prompt_tokens > by["hierarchy", 4].max_prompt_tokens
     assert by["hierarchy", 4].calls < by["hierarchy", 1].calls  # one plan per window of parts
+    for row in rows:  # the per-tier maxima explain the overall max
+        assert max(row.max_prompt_by_tier.values()) == row.max_prompt_tokens
+    assert {"architect", "dispatcher", "specialist"} <= set(by["hierarchy", 4].max_prompt_by_tier)
+    assert set(by["single_context", 4].max_prompt_by_tier) == {"single_context"}
 
 
 def test_the_report_has_json_markdown_and_a_plot(rows, tmp_path):
     paths = write_report(rows, tmp_path, mock=True)
     data = json.loads(paths["json"].read_text())
     assert data["model"] == "scripted mock" and len(data["rows"]) == 4
-    assert "| hierarchy | 4 |" in paths["markdown"].read_text()
+    markdown = paths["markdown"].read_text()
+    assert "| hierarchy | 4 |" in markdown and "- hierarchy, k=4: architect " in markdown
     assert paths["png"].read_bytes()[:4] == b"\x89PNG"
