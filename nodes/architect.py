@@ -26,6 +26,9 @@ EXAMPLE = (
     ' "acceptance": ["passes the visible tests"]}]}'
 )
 TESTS_PER_PART = 2
+TESTS_IN_VIEW = 4
+"""Visible tests shown for the whole window, dealt one per part in turn: the prompt holds at
+most this many however many parts the window has."""
 TEST_CHARS = 160
 
 
@@ -80,13 +83,16 @@ def plan_from_draft(draft: PlanDraft | None, task: Task, window: list[str], vers
 
 
 def window_view(parts: list[Part]) -> tuple[str, str]:
-    """The window's parts as contract lines, and a few of their visible tests."""
+    """The window's parts as contract lines, and at most TESTS_IN_VIEW of their visible tests."""
     listed = "\n".join(f"- {p.name}: {contract(p)}" for p in parts)
-    tests = [
-        f"{t.call} == {t.expected}"[:TEST_CHARS]
-        for p in parts
-        for t in p.visible_tests[:TESTS_PER_PART]
+    dealt = [
+        (rank, index, test)
+        for index, part in enumerate(parts)
+        for rank, test in enumerate(part.visible_tests[:TESTS_PER_PART])
     ]
+    shown = sorted(dealt, key=lambda item: (item[0], item[1]))[:TESTS_IN_VIEW]
+    in_part_order = sorted(shown, key=lambda item: (item[1], item[0]))
+    tests = [f"{test.call} == {test.expected}"[:TEST_CHARS] for _, _, test in in_part_order]
     return listed, "\n".join(tests) or "(none)"
 
 
@@ -125,7 +131,8 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
     version = state.plan.version + 1 if state.plan else 1
     window = open_parts(state)[: context.plan_window]
     parts = [p for p in task.parts if p.name in window]
-    interfaces = {i for p in parts for i in relevant_interfaces(state, p, context.max_interfaces)}
+    named = [i for p in parts for i in relevant_interfaces(state, p, context.max_interfaces)]
+    interfaces = list(dict.fromkeys(named))[: context.max_interfaces]
     routines = retrieve_routines(task, parts, context)
     listed, tests = window_view(parts)
     calls = tier_calls(runtime, "architect", context.architect_model, context.temperature)
@@ -141,7 +148,7 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
         ),
         parts=listed,
         visible_tests=tests,
-        interfaces="".join(f"- {line}\n" for line in sorted(interfaces)) or "(none)\n",
+        interfaces="".join(f"- {line}\n" for line in interfaces) or "(none)\n",
         routines=routines_text(routines),
         history=history(state),
     )

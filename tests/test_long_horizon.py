@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from graph.context import Context
+from graph.state import Part, TestCase
 from hi_moe.grading import grade
 from hi_moe.problems import get_problem
 from hi_moe.projects import humaneval_bundle
 from hi_moe.prompting import estimate_tokens
+from nodes.architect import TESTS_IN_VIEW, TESTS_PER_PART, window_view
 
 TIERS = {"architect", "dispatcher", "monitor"}
 
@@ -80,3 +82,20 @@ def test_hidden_tests_of_bundle_parts_never_reach_a_prompt(make_harness):
         assert part.hidden_check is not None
         body = part.hidden_check.split("def check(")[1]
         assert body[:80] not in text
+
+
+def test_the_window_view_shows_a_fixed_number_of_tests_dealt_one_per_part():
+    def part(name: str) -> Part:
+        tests = [TestCase(call=f"{name}({i})", expected=str(i)) for i in range(3)]
+        return Part(
+            name=name, statement=f"def {name}(x):\n    '''Do {name}.'''", visible_tests=tests
+        )
+
+    listed, tests = window_view([part("a")])
+    assert listed == "- a: Do a." and tests.splitlines() == ["a(0) == 0", "a(1) == 1"]
+    assert TESTS_PER_PART == 2
+    _, tests = window_view([part(name) for name in "abcde"])
+    assert len(tests.splitlines()) == TESTS_IN_VIEW == 4
+    assert tests.splitlines() == ["a(0) == 0", "b(0) == 0", "c(0) == 0", "d(0) == 0"]
+    _, tests = window_view([part("a"), part("b")])
+    assert tests.splitlines() == ["a(0) == 0", "a(1) == 1", "b(0) == 0", "b(1) == 1"]
