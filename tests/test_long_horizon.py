@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from graph.context import Context
-from graph.state import Part, TestCase
+from graph.state import Part
+from graph.state import TestCase as VisibleTest
 from hi_moe.grading import grade
 from hi_moe.problems import get_problem
 from hi_moe.projects import humaneval_bundle
@@ -86,7 +87,7 @@ def test_hidden_tests_of_bundle_parts_never_reach_a_prompt(make_harness):
 
 def test_the_window_view_shows_a_fixed_number_of_tests_dealt_one_per_part():
     def part(name: str) -> Part:
-        tests = [TestCase(call=f"{name}({i})", expected=str(i)) for i in range(3)]
+        tests = [VisibleTest(call=f"{name}({i})", expected=str(i)) for i in range(3)]
         return Part(
             name=name, statement=f"def {name}(x):\n    '''Do {name}.'''", visible_tests=tests
         )
