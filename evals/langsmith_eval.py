@@ -30,7 +30,7 @@ from rich.table import Table
 
 from graph.context import Context
 from hi_moe.errors import UserError
-from hi_moe.problems import Problem, load_dataset
+from hi_moe.problems import Problem, single_problems
 from hi_moe.runs import hierarchy, new_thread_id, solve_problem
 
 METRICS = ("hidden_pass", "visible_pass", "total_tokens", "llm_calls")
@@ -157,7 +157,7 @@ def quiet_langsmith() -> Iterator[None]:
 
 def run_eval(dataset: str, home: Path, mock: bool = False, limit: int | None = None) -> EvalSummary:
     """Evaluate the hierarchy on a dataset with `langsmith.evaluate` (offline without a key)."""
-    problems = load_dataset(dataset)[:limit]
+    problems = single_problems(dataset, "eval", limit)
     if not problems:
         raise UserError(f"no problems to evaluate in {dataset!r} with limit {limit}")
     online = bool(os.environ.get("LANGSMITH_API_KEY"))

@@ -15,7 +15,7 @@ from hi_moe.cli_runs import make_context
 from hi_moe.costs import load_prices
 from hi_moe.display import console, progress_bar
 from hi_moe.errors import EXIT_INTERRUPTED, UserError
-from hi_moe.problems import load_dataset
+from hi_moe.problems import single_problems
 
 
 def cmd_export_training(args: argparse.Namespace) -> int:
@@ -36,9 +36,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.concurrency < 1:
         raise UserError("--concurrency must be at least 1")
     context = make_context(args)
-    problems = (
-        load_dataset(args.dataset)[: args.limit] if args.limit else load_dataset(args.dataset)
-    )
+    problems = single_problems(args.dataset, "compare", args.limit)
     tag = args.dataset.replace("/", "-") + (f"-adapters-{args.adapters}" if args.adapters else "")
     run_id = args.run_id or f"compare-{tag}-{int(time.time())}"
     out_dir = context.home_dir / "compare"
@@ -97,8 +95,7 @@ def cmd_ab_test(args: argparse.Namespace) -> int:
     if len(variants) != 2 or variants[0].name == variants[1].name:
         raise UserError("give exactly two --variant NAME=prompt.md with different names")
     context = make_context(args)
-    problems = load_dataset(args.dataset)
-    problems = problems[: args.limit] if args.limit else problems
+    problems = single_problems(args.dataset, "ab-test", args.limit)
     outcomes = []
     with progress_bar() as bar:
         for variant in variants:

@@ -135,6 +135,18 @@ def load_dataset(name: str) -> list[Problem] | list[Project]:
     )
 
 
+def single_problems(name: str, command: str, limit: int | None = None) -> list[Problem]:
+    """The first `limit` problems of a dataset of single problems; `command` names the command
+    that refuses the multi-part projects (its baselines and graders take one problem each)."""
+    if name == "projects":
+        raise ProblemError(
+            f"{command} works on single problems and the projects are multi-part tasks: "
+            "use `hi-moe bench horizon` or `hi-moe solve --dataset projects`"
+        )
+    problems = load_dataset(name)
+    return problems[:limit] if limit else problems
+
+
 def get_problem(ref: str, dataset: str = "builtin") -> Problem | Project:
     """A problem by full id (`builtin/3`, `HumanEval/3`, `project/..`, `bundle/..`) or number."""
     from hi_moe.projects import get_project, is_project_ref

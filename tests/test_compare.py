@@ -42,3 +42,24 @@ def test_compare_refuses_rows_from_another_version(tmp_path, capsys):
 def test_compare_unknown_dataset_is_a_clear_error(tmp_path, capsys):
     assert main(["compare", "--dataset", "nope", "--home", str(tmp_path)]) == 2
     assert "unknown dataset" in capsys.readouterr().out
+
+
+def test_compare_ab_test_and_eval_refuse_the_multi_part_projects(tmp_path, capsys):
+    for command in (
+        ["compare", "--mock"],
+        [
+            "ab-test",
+            "--mock",
+            "--tier",
+            "architect",
+            "--variant",
+            "A=prompts/architect.md",
+            "--variant",
+            "B=prompts/architect.md",
+        ],
+        ["eval", "--mock"],
+    ):
+        assert main([*command, "--dataset", "projects", "--home", str(tmp_path)]) == 2
+        out = capsys.readouterr().out
+        assert f"{command[0]} works on single problems" in out and "bench horizon" in out
+    assert not (tmp_path / "compare").exists()
