@@ -2,6 +2,8 @@
 
 Run: hi-moe compare --dataset builtin|humaneval [--limit N] [--concurrency C] [--mock]
          [--adapters on|off]
+Per system: pass@1, tokens, LLM calls, seconds and format errors (submitted code that is not
+valid Python or lacks the asked-for function) per problem.
 Rows are saved after every problem; rerunning with the same --run-id skips finished problems.
 `--adapters off` serves the same model names without the fleet's LoRA adapters; with adapters,
 the run is refused if any adapter was trained on one of the evaluated problems.
@@ -22,11 +24,12 @@ from evals.baseline import solve_baseline
 from evals.figures import png_figure
 from graph.context import Context
 from hi_moe.errors import UserError
+from hi_moe.extraction import malformed_code
 from hi_moe.problems import Problem
 from hi_moe.runs import hierarchy, new_thread_id, solve_problem
 
 SYSTEMS = ("baseline", "hierarchy")
-REPORT_VERSION = 1
+REPORT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,8 @@ class Row:
     tokens: int
     calls: int
     wall_s: float
+    format_error: bool
+    """The submitted code is not valid Python or lacks the function the problem asks for."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ class Summary:
     tokens_per_problem: float
     calls_per_problem: float
     wall_s_per_problem: float
+    format_errors: int
 
 
 def summarize(rows: list[Row]) -> list[Summary]:
@@ -62,6 +68,7 @@ def summarize(rows: list[Row]) -> list[Summary]:
                     statistics.mean(r.tokens for r in mine),
                     statistics.mean(r.calls for r in mine),
                     statistics.mean(r.wall_s for r in mine),
+                    sum(r.format_error for r in mine),
                 )
             )
     return summaries
@@ -156,12 +163,15 @@ def run_compare(
             thread = new_thread_id(f"{run_tag}-{problem.id}")
             base = solve_baseline(live, problem, f"{thread}-baseline")
             result, _ = solve_problem(graph, live, problem, f"{thread}-hierarchy")
+            entry_point = problem.entry_point if problem.kind == "code" else ""
             store.add(
                 [
                     Row(problem.id, "baseline", base.hidden.passed, base.total_tokens,
-                        base.llm_calls, round(base.wall_s, 3)),
+                        base.llm_calls, round(base.wall_s, 3),
+                        malformed_code(base.solution, entry_point)),
                     Row(problem.id, "hierarchy", result.hidden["passed"], result.total_tokens,
-                        result.llm_calls, result.wall_s),
+                        result.llm_calls, result.wall_s,
+                        malformed_code(result.solution, entry_point)),
                 ]
             )  # fmt: skip
             if on_problem is not None:
@@ -174,13 +184,15 @@ def run_compare(
 
 def render(summaries: list[Summary]) -> str:
     lines = [
-        "| system | problems | pass@1 | tokens/problem | LLM calls/problem | seconds/problem |",
-        "|---|---|---|---|---|---|",
+        "| system | problems | pass@1 | tokens/problem | LLM calls/problem | seconds/problem "
+        "| format errors |",
+        "|---|---|---|---|---|---|---|",
     ]
     for s in summaries:
         lines.append(
             f"| {s.system} | {s.problems} | {s.pass_at_1:.1%} | {s.tokens_per_problem:.0f} | "
-            f"{s.calls_per_problem:.1f} | {s.wall_s_per_problem:.1f} |"
+            f"{s.calls_per_problem:.1f} | {s.wall_s_per_problem:.1f} | "
+            f"{s.format_errors}/{s.problems} |"
         )
     return "\n".join(lines)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 
 FENCE = re.compile(r"```[^\n`]*\n(.*?)(?:```|$)", re.DOTALL)
@@ -26,3 +27,18 @@ def extract_confidence(reply: str, default: float = 0.5) -> float:
     if match is None:
         return default
     return min(max(float(match.group(1)), 0.0), 1.0)
+
+
+def malformed_code(code: str, entry_point: str = "") -> bool:
+    """A format error: no code, code that is not valid Python, or (when `entry_point` is given)
+    code that defines no function of that name."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return True
+    if not tree.body:
+        return True
+    functions = (ast.FunctionDef, ast.AsyncFunctionDef)
+    return bool(entry_point) and not any(
+        isinstance(node, functions) and node.name == entry_point for node in ast.walk(tree)
+    )

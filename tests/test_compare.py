@@ -17,12 +17,14 @@ def test_compare_writes_rows_table_and_chart_and_resumes(tmp_path, capsys):
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "| baseline | 3 | 100.0%" in out and "| hierarchy | 3 | 100.0%" in out
+    assert out.count("| 0/3 |") == 2  # the scripted model makes no format errors
     rows = json.loads((tmp_path / "compare" / "r1.json").read_text())["rows"]
     assert {(r["problem_id"], r["system"]) for r in rows} == {
         (p.id, s) for p in load_dataset("builtin")[:3] for s in ("baseline", "hierarchy")
     }
     baseline = [r for r in rows if r["system"] == "baseline"]
     assert all(r["calls"] == 1 and r["tokens"] > 0 for r in baseline)
+    assert not any(r["format_error"] for r in rows)
     assert (tmp_path / "compare" / "r1.png").read_bytes()[:4] == b"\x89PNG"
     calls = baseline_calls(tmp_path)
     assert main([*args[:3], "4", *args[4:]]) == 0

@@ -2,7 +2,7 @@
 
 import pytest
 
-from hi_moe.extraction import MAX_CODE_CHARS, extract_code, extract_confidence
+from hi_moe.extraction import MAX_CODE_CHARS, extract_code, extract_confidence, malformed_code
 
 
 def test_fenced_python_block_is_extracted():
@@ -62,3 +62,19 @@ def test_confidence_is_clamped_to_one(reply):
 def test_missing_confidence_gives_the_default(reply):
     assert extract_confidence(reply) == 0.5
     assert extract_confidence(reply, default=0.3) == 0.3
+
+
+@pytest.mark.parametrize(
+    ("code", "entry_point", "malformed"),
+    [
+        ("def f(x):\n    return x\n", "f", False),
+        ("import math\n\nclass A:\n    def f(self):\n        return 1\n", "f", False),
+        ("print(6 * 7)\n", "", False),
+        ("def f(x):\n    return x\n", "g", True),
+        ("def f(x:\n    return x\n", "f", True),
+        ("\n", "", True),
+        ("Here is the code: f(x) = x\n", "", True),
+    ],
+)
+def test_malformed_code_is_a_format_error(code, entry_point, malformed):
+    assert malformed_code(code, entry_point) is malformed
