@@ -3,14 +3,18 @@
 LangGraph's SqliteSaver writes the whole state into every checkpoint, so a long task's store
 grows with the square of its steps. This saver keeps the checkpoint row small (channel versions
 and metadata) and writes a channel's value only when a step gives it a new version, as
-LangGraph's PostgresSaver does: a step costs the bytes of what it changed. Rows written by the
-plain SqliteSaver (whole states) still load.
+LangGraph's PostgresSaver does: a step costs the bytes of what it changed. A list channel that
+only grew since the version this process last wrote (the append-only lists of the state, such as
+settled parts' outcomes) is stored as the new items and a reference to that version, so a task
+with k parts stores each part's code once rather than k times. Rows written by the plain
+SqliteSaver (whole states) still load.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -35,10 +39,38 @@ CREATE TABLE IF NOT EXISTS {VALUES_TABLE} (
 """
 EMPTY = "empty"
 """The type of a stored version whose channel holds no value."""
+APPEND = "append"
+"""Type prefix of a stored version that is an earlier version's list plus new items:
+`append|<base version>|<type of the new items>`."""
+NO_VALUE = object()
+"""What loading a version returns when the channel held no value."""
+MAX_CHAIN = 16
+"""Appended versions in a row before a list is stored whole again: bounds the rows a load reads."""
+TRACKED_LISTS = 1024
+"""Channels of threads whose last stored list is remembered (a busy server runs many threads)."""
+
+
+def append_base(kind: str | None) -> str | None:
+    """The version a stored value extends, if it is an appended list."""
+    if kind is None or not kind.startswith(f"{APPEND}|"):
+        return None
+    return kind.split("|", 2)[1]
+
+
+class LastList(NamedTuple):
+    """The last list this process stored for one channel of one thread."""
+
+    version: str
+    items: list
+    chain: int
 
 
 class VersionedSqliteSaver(SqliteSaver):
     """SqliteSaver with channel values stored per version instead of per checkpoint."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._last_lists: dict[tuple[str, str, str], LastList] = {}
 
     def setup(self) -> None:
         if self.is_setup:
@@ -60,9 +92,11 @@ class VersionedSqliteSaver(SqliteSaver):
         values = checkpoint["channel_values"]
         rows = []
         for channel, version in new_versions.items():
-            kind, blob = (
-                self.serde.dumps_typed(values[channel]) if channel in values else (EMPTY, None)
-            )
+            if channel not in values:
+                kind, blob = EMPTY, None
+            else:
+                kind, blob = self._stored_form((thread_id, namespace, channel), str(version),
+                                               values[channel])  # fmt: skip
             rows.append((thread_id, namespace, channel, str(version), kind, blob))
         with self.cursor() as cur:
             cur.executemany(
@@ -71,6 +105,26 @@ class VersionedSqliteSaver(SqliteSaver):
                 rows,
             )
         return super().put(config, {**checkpoint, "channel_values": {}}, metadata, new_versions)
+
+    def _stored_form(self, key: tuple[str, str, str], version: str, value: Any) -> tuple[str, Any]:
+        """The value serialised whole, or as the items appended to the last list stored."""
+        if not isinstance(value, list):
+            return self.serde.dumps_typed(value)
+        last = self._last_lists.get(key)
+        extends = (
+            last is not None
+            and last.chain < MAX_CHAIN
+            and len(value) > len(last.items)
+            and value[: len(last.items)] == last.items
+        )
+        self._last_lists.pop(key, None)  # most recent last: the oldest key is evicted first
+        self._last_lists[key] = LastList(version, list(value), last.chain + 1 if extends else 0)
+        if len(self._last_lists) > TRACKED_LISTS:
+            del self._last_lists[next(iter(self._last_lists))]
+        if not extends:
+            return self.serde.dumps_typed(value)
+        kind, blob = self.serde.dumps_typed(value[len(last.items) :])
+        return f"{APPEND}|{last.version}|{kind}", blob
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         found = super().get_tuple(config)
@@ -104,11 +158,24 @@ class VersionedSqliteSaver(SqliteSaver):
         namespace = item.config["configurable"].get("checkpoint_ns", "")
         with self.cursor(transaction=False) as cur:
             for channel, version in missing.items():
-                row = cur.execute(
-                    f"SELECT type, value FROM {VALUES_TABLE} WHERE thread_id = ? AND"
-                    " checkpoint_ns = ? AND channel = ? AND version = ?",
-                    (thread_id, namespace, channel, str(version)),
-                ).fetchone()
-                if row is not None and row[0] != EMPTY:
-                    values[channel] = self.serde.loads_typed((row[0], row[1]))
+                value = self._load_value(cur, (thread_id, namespace, channel), str(version))
+                if value is not NO_VALUE:
+                    values[channel] = value
         return item._replace(checkpoint={**checkpoint, "channel_values": values})
+
+    def _load_value(self, cur: sqlite3.Cursor, key: tuple[str, str, str], version: str) -> Any:
+        """A stored version's value (an appended list rebuilt from its base), or NO_VALUE."""
+        row = cur.execute(
+            f"SELECT type, value FROM {VALUES_TABLE} WHERE thread_id = ? AND"
+            " checkpoint_ns = ? AND channel = ? AND version = ?",
+            (*key, version),
+        ).fetchone()
+        if row is None or row[0] == EMPTY:
+            return NO_VALUE
+        base = append_base(row[0])
+        if base is None:
+            return self.serde.loads_typed((row[0], row[1]))
+        earlier = self._load_value(cur, key, base)
+        if not isinstance(earlier, list):
+            raise ValueError(f"{key[2]} version {version} extends version {base}, which is gone")
+        return earlier + self.serde.loads_typed((row[0].split("|", 2)[2], row[1]))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple
 
-from graph.versioned_saver import VALUES_TABLE, VersionedSqliteSaver
+from graph.versioned_saver import VALUES_TABLE, VersionedSqliteSaver, append_base
 
 SQLITE_STEPS = (
     "DELETE FROM writes WHERE thread_id = :thread AND checkpoint_id != :keep",
@@ -48,11 +48,16 @@ def prune_sqlite(saver: VersionedSqliteSaver, thread_id: str, latest: Checkpoint
         for statement in SQLITE_STEPS:
             saver.conn.execute(statement, params)
         stored = saver.conn.execute(
-            f"SELECT channel, version FROM {VALUES_TABLE} WHERE thread_id = ?", (thread_id,)
+            f"SELECT channel, version, type FROM {VALUES_TABLE} WHERE thread_id = ?", (thread_id,)
         ).fetchall()
+        bases = {(c, v): append_base(kind) for c, v, kind in stored}
+        for channel, version in list(used):  # an appended list needs the versions it extends
+            while (base := bases.get((channel, version))) is not None:
+                version = base
+                used.add((channel, version))
         saver.conn.executemany(
             f"DELETE FROM {VALUES_TABLE} WHERE thread_id = ? AND channel = ? AND version = ?",
-            [(thread_id, c, v) for c, v in stored if (c, v) not in used],
+            [(thread_id, c, v) for c, v, _ in stored if (c, v) not in used],
         )
 
 
