@@ -8,19 +8,17 @@ Both variants solve the same problems; the difference in hidden-test pass rate (
 
 from __future__ import annotations
 
-import math
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from evals.stats import mcnemar_exact, paired_bootstrap
 from graph.context import Context
 from hi_moe.errors import UserError
 from hi_moe.problems import Problem
 from hi_moe.runs import hierarchy, new_thread_id, solve_problem
 
 TIERS = ("architect", "dispatcher", "specialist", "monitor")
-BOOTSTRAP_SAMPLES = 5000
 
 
 @dataclass(frozen=True)
@@ -50,26 +48,6 @@ def parse_variant(text: str) -> Variant:
     if not Path(prompt).is_file():
         raise UserError(f"--variant {name}: prompt file {prompt} does not exist")
     return Variant(name, prompt)
-
-
-def paired_bootstrap(a: list[bool], b: list[bool], seed: int = 0) -> tuple[float, float]:
-    """95% interval of mean(b) - mean(a), resampling problems (pairs kept together)."""
-    rng, n = random.Random(seed), len(a)
-    diffs = []
-    for _ in range(BOOTSTRAP_SAMPLES):
-        picks = [rng.randrange(n) for _ in range(n)]
-        diffs.append(sum(b[i] - a[i] for i in picks) / n)
-    diffs.sort()
-    return diffs[int(0.025 * len(diffs))], diffs[int(0.975 * len(diffs)) - 1]
-
-
-def mcnemar_exact(only_a: int, only_b: int) -> float:
-    """Two-sided exact McNemar p-value: a binomial test on the discordant pairs."""
-    n, k = only_a + only_b, min(only_a, only_b)
-    if n == 0:
-        return 1.0
-    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
-    return min(1.0, 2 * tail)
 
 
 def compare_outcomes(tier: str, names: tuple[str, str], a: list[bool], b: list[bool]) -> ABReport:

@@ -13,6 +13,7 @@ from hi_moe.cli_evals import (
     cmd_aggregate,
     cmd_analyze,
     cmd_compare,
+    cmd_compare_runs,
     cmd_costs,
     cmd_eval,
     cmd_export_training,
@@ -183,6 +184,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_run_options(compare)
 
+    runs = commands.add_parser(
+        "compare-runs",
+        help="two compare runs paired by problem: pass@1 and format errors, with p-values",
+    )
+    runs.add_argument("runs", nargs=2, metavar="RUN", help="a run id or its rows JSON file")
+    runs.add_argument("--home", help="directory holding compare/RUN.json (default: .hi_moe)")
+
     costs = commands.add_parser(
         "costs", help="tokens and estimated cost per tier, model and thread (table + PNG)"
     )
@@ -233,6 +241,7 @@ COMMANDS = {
     "compare": cmd_compare,
     "costs": cmd_costs,
     "aggregate": cmd_aggregate,
+    "compare-runs": cmd_compare_runs,
     "ab-test": cmd_ab_test,
     "analyze": cmd_analyze,
     "eval": cmd_eval,

@@ -1,5 +1,5 @@
-"""`hi-moe` evaluation commands: compare, eval, ab-test, analyze, aggregate, costs, bench,
-export-training."""
+"""`hi-moe` evaluation commands: compare, compare-runs, eval, ab-test, analyze, aggregate, costs,
+bench, export-training."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from graph.context import Context
 from hi_moe.call_log import CallLog
 from hi_moe.cli_runs import make_context
 from hi_moe.costs import load_prices
-from hi_moe.display import console, progress_bar
+from hi_moe.display import console, print_report, progress_bar
 from hi_moe.errors import EXIT_INTERRUPTED, UserError
 from hi_moe.problems import single_problems
 
@@ -54,9 +54,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             console.print(f"\ninterrupted; finished problems are kept: --run-id {run_id}")
             return EXIT_INTERRUPTED
-    console.print(compare.render(summaries))
+    print_report(compare.render(summaries))
     png = compare.chart(summaries, out_dir / f"{run_id}.png")
     console.print(f"rows {store.path}\nchart {png}")
+    return 0
+
+
+def cmd_compare_runs(args: argparse.Namespace) -> int:
+    from evals import compare_runs
+
+    home = Context(**({"home": args.home} if args.home else {})).home_dir
+    path_a, path_b = (compare_runs.run_path(run, home) for run in args.runs)
+    paired = compare_runs.compare_runs(path_a, path_b)
+    print_report(compare_runs.render(paired, (path_a.stem, path_b.stem)))
     return 0
 
 
@@ -74,9 +84,9 @@ def cmd_costs(args: argparse.Namespace) -> int:
         calls = [c for c in calls if c.thread_id in set(args.threads)]
     prices = load_prices(context.price_table)
     by_tier = costs.group(calls, lambda c: c.tier, prices)
-    console.print(costs.render("tier", by_tier))
-    console.print(costs.render("model", costs.group(calls, lambda c: c.model, prices)))
-    console.print(costs.render("thread", costs.group(calls, lambda c: c.thread_id or "-", prices)))
+    print_report(costs.render("tier", by_tier))
+    print_report(costs.render("model", costs.group(calls, lambda c: c.model, prices)))
+    print_report(costs.render("thread", costs.group(calls, lambda c: c.thread_id or "-", prices)))
     console.print(f"chart {costs.chart(by_tier, context.home_dir / 'costs.png')}")
     return 0
 
@@ -84,7 +94,7 @@ def cmd_costs(args: argparse.Namespace) -> int:
 def cmd_aggregate(args: argparse.Namespace) -> int:
     from evals import aggregate
 
-    console.print(aggregate.render([aggregate.run_stats(path) for path in args.files]))
+    print_report(aggregate.render([aggregate.run_stats(path) for path in args.files]))
     return 0
 
 
@@ -107,7 +117,7 @@ def cmd_ab_test(args: argparse.Namespace) -> int:
             )
     names = (variants[0].name, variants[1].name)
     report = ab_test.compare_outcomes(args.tier, names, outcomes[0], outcomes[1])
-    console.print(ab_test.render(report))
+    print_report(ab_test.render(report))
     path = context.home_dir / "ab" / f"{args.tier}-{names[0]}-vs-{names[1]}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(asdict(report), indent=2))
@@ -118,7 +128,7 @@ def cmd_ab_test(args: argparse.Namespace) -> int:
 def cmd_analyze(args: argparse.Namespace) -> int:
     from evals import analyze
 
-    console.print(analyze.render(*analyze.analyze(args.files)))
+    print_report(analyze.render(*analyze.analyze(args.files)))
     return 0
 
 
@@ -127,5 +137,5 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     context = Context(**({"home": args.home} if args.home else {}))
     summary = run_eval(args.dataset, context.home_dir, mock=args.mock, limit=args.limit)
-    console.print(render(summary))
+    print_report(render(summary))
     return 0

@@ -12,6 +12,11 @@ from hi_moe.runs import RunResult
 console = Console(highlight=False)
 
 
+def print_report(text: str) -> None:
+    """A plain-text report (Markdown tables): printed as is, never wrapped or read as markup."""
+    console.print(text, markup=False, soft_wrap=True)
+
+
 def progress_bar(disable: bool = False) -> Progress:
     """The bar every multi-problem command shows: description, bar, done/total, elapsed."""
     return Progress(

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from evals.ab_test import compare_outcomes, mcnemar_exact, paired_bootstrap
+from evals.ab_test import compare_outcomes
+from evals.stats import mcnemar_exact, paired_bootstrap
 from hi_moe.cli import main
 
 
