@@ -7,14 +7,17 @@ import re
 
 FENCE = re.compile(r"```[^\n`]*\n(.*?)(?:```|$)", re.DOTALL)
 CONFIDENCE = re.compile(r"CONFIDENCE:\s*([0-9]*\.?[0-9]+)", re.IGNORECASE)
+CONFIDENCE_LINE = re.compile(r"^[ \t#]*CONFIDENCE:\s*[0-9]*\.?[0-9]+[ \t]*\n?", re.I | re.M)
+"""A confidence line a model put inside its code block (valid Python by accident: an annotation)."""
 MAX_CODE_CHARS = 6000
 
 
 def extract_code(reply: str) -> str:
-    """The first fenced code block, else the reply without stray fences; bounded in size."""
+    """The first fenced code block without confidence lines, else the reply up to its confidence
+    without stray fences; bounded in size."""
     match = FENCE.search(reply)
     if match:
-        code = match.group(1)
+        code = CONFIDENCE_LINE.sub("", match.group(1))
     else:
         text = CONFIDENCE.split(reply)[0]
         code = "\n".join(ln for ln in text.splitlines() if not ln.strip().startswith("```"))

@@ -16,6 +16,14 @@ def test_fence_info_strings_are_accepted(info):
     assert extract_code(reply) == "x = 1\n"
 
 
+def test_a_confidence_line_inside_the_code_block_is_dropped():
+    reply = "```python\ndef f(s):\n    return s[::-1]\nCONFIDENCE: 0.9\n```"
+    assert extract_code(reply) == "def f(s):\n    return s[::-1]\n"
+    assert extract_confidence(reply) == 0.9
+    commented = "```python\nx = 1\n# confidence: 0.5\ny = 2\n```"
+    assert extract_code(commented) == "x = 1\ny = 2\n"
+
+
 def test_first_fenced_block_wins():
     reply = "```python\na = 1\n```\nand a test:\n```python\nassert a == 1\n```"
     assert extract_code(reply) == "a = 1\n"
