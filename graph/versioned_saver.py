@@ -90,13 +90,15 @@ class VersionedSqliteSaver(SqliteSaver):
         thread_id = str(config["configurable"]["thread_id"])
         namespace = config["configurable"].get("checkpoint_ns", "")
         values = checkpoint["channel_values"]
-        rows = []
+        rows, stored_lists = [], {}
         for channel, version in new_versions.items():
+            key = (thread_id, namespace, channel)
             if channel not in values:
                 kind, blob = EMPTY, None
+            elif isinstance(values[channel], list):
+                kind, blob, stored_lists[key] = self._list_form(key, str(version), values[channel])
             else:
-                kind, blob = self._stored_form((thread_id, namespace, channel), str(version),
-                                               values[channel])  # fmt: skip
+                kind, blob = self.serde.dumps_typed(values[channel])
             rows.append((thread_id, namespace, channel, str(version), kind, blob))
         with self.cursor() as cur:
             cur.executemany(
@@ -104,27 +106,31 @@ class VersionedSqliteSaver(SqliteSaver):
                 " version, type, value) VALUES (?, ?, ?, ?, ?, ?)",
                 rows,
             )
+        self._remember(stored_lists)  # only once stored: a later version may then extend them
         return super().put(config, {**checkpoint, "channel_values": {}}, metadata, new_versions)
 
-    def _stored_form(self, key: tuple[str, str, str], version: str, value: Any) -> tuple[str, Any]:
-        """The value serialised whole, or as the items appended to the last list stored."""
-        if not isinstance(value, list):
-            return self.serde.dumps_typed(value)
+    def _list_form(
+        self, key: tuple[str, str, str], version: str, items: list
+    ) -> tuple[str, bytes, LastList]:
+        """The list serialised whole, or as the items appended to the last list stored."""
         last = self._last_lists.get(key)
-        extends = (
-            last is not None
-            and last.chain < MAX_CHAIN
-            and len(value) > len(last.items)
-            and value[: len(last.items)] == last.items
-        )
-        self._last_lists.pop(key, None)  # most recent last: the oldest key is evicted first
-        self._last_lists[key] = LastList(version, list(value), last.chain + 1 if extends else 0)
-        if len(self._last_lists) > TRACKED_LISTS:
+        if (
+            last is None
+            or last.chain >= MAX_CHAIN
+            or len(items) <= len(last.items)
+            or items[: len(last.items)] != last.items
+        ):
+            return (*self.serde.dumps_typed(items), LastList(version, list(items), 0))
+        kind, blob = self.serde.dumps_typed(items[len(last.items) :])
+        extended = LastList(version, list(items), last.chain + 1)
+        return f"{APPEND}|{last.version}|{kind}", blob, extended
+
+    def _remember(self, stored: dict[tuple[str, str, str], LastList]) -> None:
+        for key, last in stored.items():
+            self._last_lists.pop(key, None)  # most recent last: the oldest key is evicted first
+            self._last_lists[key] = last
+        while len(self._last_lists) > TRACKED_LISTS:
             del self._last_lists[next(iter(self._last_lists))]
-        if not extends:
-            return self.serde.dumps_typed(value)
-        kind, blob = self.serde.dumps_typed(value[len(last.items) :])
-        return f"{APPEND}|{last.version}|{kind}", blob
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         found = super().get_tuple(config)
