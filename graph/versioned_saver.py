@@ -12,6 +12,7 @@ SqliteSaver (whole states) still load.
 
 from __future__ import annotations
 
+import copy
 import sqlite3
 from collections.abc import Iterator
 from typing import Any, NamedTuple
@@ -62,6 +63,7 @@ class LastList(NamedTuple):
 
     version: str
     items: list
+    """A deep copy: an item a node changed in place since is seen as a change, not as stored."""
     chain: int
 
 
@@ -120,9 +122,9 @@ class VersionedSqliteSaver(SqliteSaver):
             or len(items) <= len(last.items)
             or items[: len(last.items)] != last.items
         ):
-            return (*self.serde.dumps_typed(items), LastList(version, list(items), 0))
+            return (*self.serde.dumps_typed(items), LastList(version, copy.deepcopy(items), 0))
         kind, blob = self.serde.dumps_typed(items[len(last.items) :])
-        extended = LastList(version, list(items), last.chain + 1)
+        extended = LastList(version, copy.deepcopy(items), last.chain + 1)
         return f"{APPEND}|{last.version}|{kind}", blob, extended
 
     def _remember(self, stored: dict[tuple[str, str, str], LastList]) -> None:

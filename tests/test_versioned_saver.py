@@ -65,3 +65,26 @@ def test_a_growing_list_is_stored_as_its_new_items_and_loads_whole(tmp_path):
     with open_checkpointer(str(path)) as saver:  # pruning kept the versions the last one extends
         assert growing_graph(saver).get_state(config).values["items"] == final["items"]
     assert len(stored(path, "items")) < len(rows)
+
+
+class Counters(TypedDict):
+    counters: Annotated[list[dict], operator.add]
+
+
+def test_an_item_changed_in_place_is_stored_again_not_lost(tmp_path):
+    def bump(state: Counters) -> dict:
+        if state["counters"]:
+            state["counters"][0]["n"] += 1  # bad practice, but it must not corrupt the store
+        return {"counters": [{"n": 0}]}
+
+    builder = StateGraph(Counters)
+    builder.add_node("bump", bump)
+    builder.add_edge(START, "bump")
+    builder.add_conditional_edges("bump", lambda s: "bump" if len(s["counters"]) < 5 else END)
+    path, config = str(tmp_path / "c.sqlite"), {"configurable": {"thread_id": "t"}}
+    with open_checkpointer(path) as saver:
+        graph = builder.compile(checkpointer=saver)
+        final = graph.invoke({"counters": []}, config, durability="sync")
+    with open_checkpointer(path) as saver:
+        loaded = builder.compile(checkpointer=saver).get_state(config).values
+    assert loaded["counters"] == final["counters"]
