@@ -152,6 +152,8 @@ class VersionedSqliteSaver(SqliteSaver):
 
     def delete_thread(self, thread_id: str) -> None:
         super().delete_thread(thread_id)
+        for key in [k for k in self._last_lists if k[0] == str(thread_id)]:
+            del self._last_lists[key]  # a new run under this id must not extend deleted rows
         with self.cursor() as cur:
             cur.execute(f"DELETE FROM {VALUES_TABLE} WHERE thread_id = ?", (str(thread_id),))
 

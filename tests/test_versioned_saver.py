@@ -88,3 +88,15 @@ def test_an_item_changed_in_place_is_stored_again_not_lost(tmp_path):
     with open_checkpointer(path) as saver:
         loaded = builder.compile(checkpointer=saver).get_state(config).values
     assert loaded["counters"] == final["counters"]
+
+
+def test_a_thread_deleted_and_run_again_under_its_id_loads_whole(tmp_path):
+    path = str(tmp_path / "checkpoints.sqlite")
+    config = {"configurable": {"thread_id": "t"}, "recursion_limit": 2 * STEPS}
+    with open_checkpointer(path) as saver:
+        graph = growing_graph(saver)
+        first = graph.invoke({"items": [], "step": 0}, config)
+        saver.delete_thread("t")  # the new run's first list extends the deleted run's last one
+        again = graph.invoke({"items": [*first["items"], "more"], "step": STEPS - 1}, config)
+    with open_checkpointer(path) as saver:
+        assert growing_graph(saver).get_state(config).values["items"] == again["items"]
