@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import threading
 
 import chromadb
@@ -138,11 +139,15 @@ def test_each_decision_is_logged_with_scores_and_outcome(make_harness):
 
 
 class Overlap:
-    """Wraps a responder and records how many specialist calls were in flight at once."""
+    """Wraps a responder and records how many specialist calls were in flight at once.
 
-    def __init__(self, inner) -> None:
-        self.inner, self.active, self.most = inner, 0, 0
+    The first `width` specialist calls wait for each other at a barrier (up to a minute, so a
+    busy machine cannot make parallel calls look sequential); sequential calls break it."""
+
+    def __init__(self, inner, width: int = 3) -> None:
+        self.inner, self.active, self.most, self.calls = inner, 0, 0, 0
         self.lock = threading.Lock()
+        self.barrier = threading.Barrier(width, timeout=60)
 
     def __call__(self, model, messages, response_format):
         if model in ("architect", "dispatcher", "monitor"):
@@ -150,7 +155,11 @@ class Overlap:
         with self.lock:
             self.active += 1
             self.most = max(self.most, self.active)
-        threading.Event().wait(0.5)
+            first_round = self.calls < self.barrier.parties
+            self.calls += 1
+        if first_round:  # calls that do not overlap break the barrier: `most` stays lower
+            with contextlib.suppress(threading.BrokenBarrierError):
+                self.barrier.wait()
         with self.lock:
             self.active -= 1
         return self.inner(model, messages, response_format)
