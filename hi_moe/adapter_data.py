@@ -22,6 +22,7 @@ from graph.state import Attempt, SpecialistInput, State, Subtask
 from hi_moe.errors import UserError
 from hi_moe.problems import Problem
 from hi_moe.splits import SPLITS, split_of, splits_for, training_problems
+from hi_moe.text_files import numbered_lines
 
 MIN_EXAMPLES = 8
 CONFIDENCE_LINE = "CONFIDENCE: 0.9"
@@ -279,12 +280,8 @@ def read_examples(
     path: Path, specialist: str | None = None, min_examples: int = MIN_EXAMPLES
 ) -> list[Example]:
     """Examples of a JSONL file (those of `specialist` when given); errors name the line."""
-    if not path.is_file():
-        raise DataError(f"training data file {path} does not exist")
     examples = []
-    for number, raw in enumerate(path.read_text().splitlines(), start=1):
-        if not raw.strip():
-            continue
+    for number, raw in numbered_lines(path, "training data file", DataError):
         try:
             example = parse_line(raw)
         except ValueError as exc:

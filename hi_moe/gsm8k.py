@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from hi_moe.errors import UserError
+from hi_moe.text_files import numbered_lines
 
 FINAL_ANSWER = re.compile(r"####\s*(-?[\d,]*\.?\d+)\s*$")
 
@@ -32,12 +33,8 @@ def convert_line(line: str, index: int) -> dict:
 
 def convert_file(source: Path, target: Path) -> int:
     """Convert every line of `source` into `target`; a bad line is an error naming it."""
-    if not source.is_file():
-        raise UserError(f"GSM8K file {source} does not exist")
     problems = []
-    for number, line in enumerate(source.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
+    for number, line in numbered_lines(source, "GSM8K file", UserError):
         try:
             problems.append(convert_line(line, len(problems)))
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from graph.state import Part, Task, TestCase
 from hi_moe.errors import UserError
+from hi_moe.text_files import numbered_lines
 
 if TYPE_CHECKING:
     from hi_moe.projects import Project
@@ -61,12 +62,8 @@ class Problem(BaseModel):
 
 def read_jsonl(path: Path) -> list[Problem]:
     """Problems from a JSONL file; a bad line is an error naming the file and line."""
-    if not path.is_file():
-        raise ProblemError(f"dataset file {path} does not exist")
     problems = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
+    for number, line in numbered_lines(path, "dataset file", ProblemError):
         try:
             problems.append(Problem.model_validate(json.loads(line)))
         except (json.JSONDecodeError, ValidationError) as exc:

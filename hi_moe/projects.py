@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from graph.state import Part, Task
 from hi_moe.problems import DATASETS_DIR, Problem, ProblemError, humaneval_problems
+from hi_moe.text_files import numbered_lines
 
 PROJECTS_FILE = DATASETS_DIR / "projects.jsonl"
 BUNDLE_PREFIX = "bundle/"
@@ -49,12 +50,8 @@ class Project(BaseModel):
 
 def read_projects(path: Path = PROJECTS_FILE) -> list[Project]:
     """Projects from a JSONL file; a bad line is an error naming the file and line."""
-    if not path.is_file():
-        raise ProblemError(f"project file {path} does not exist")
     projects = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
+    for number, line in numbered_lines(path, "project file", ProblemError):
         try:
             project = Project.model_validate(json.loads(line))
         except (json.JSONDecodeError, ValidationError) as exc:
