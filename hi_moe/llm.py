@@ -6,6 +6,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -57,7 +58,9 @@ class LLMClient:
         max_retries: int = 2,
         schema_style: str = "openai",
         extra_body: dict | None = None,
+        diagnose: Callable[[], str | None] | None = None,
     ) -> None:
+        """`diagnose` tells why the endpoint is gone (e.g. the embedded server's exit), if it is."""
         self.base_url = base_url.rstrip("/")
         self.schema_style = schema_style
         self.extra_body = extra_body or {}
@@ -65,6 +68,7 @@ class LLMClient:
         self.call_log = call_log
         self.timeout_s = timeout_s
         self.max_retries = max_retries
+        self.diagnose = diagnose or (lambda: None)
         self._models: dict[tuple[str, float, int], ChatOpenAI] = {}
         self._lock = threading.Lock()
 
@@ -77,7 +81,8 @@ class LLMClient:
                 url, headers={"Authorization": f"Bearer {self.api_key}"}, timeout=10.0
             )
         except httpx.HTTPError as exc:
-            raise EndpointError(f"endpoint {self.base_url} is unreachable: {exc}") from exc
+            reason = self.diagnose() or f"endpoint {self.base_url} is unreachable: {exc}"
+            raise EndpointError(reason) from exc
         if response.status_code != 200:
             raise EndpointError(
                 f"endpoint {self.base_url} answered HTTP {response.status_code} to GET /models"
@@ -144,7 +149,7 @@ class LLMClient:
             message = truncated_message(exc)
         except (openai.APIError, httpx.HTTPError) as exc:
             latency = time.perf_counter() - start
-            error = describe_error(exc, self.base_url)
+            error = self.diagnose() or describe_error(exc, self.base_url)
             self.call_log.record(
                 CallRecord(thread_id, tier, model, 0, 0, latency, ok=False, error=error)
             )
