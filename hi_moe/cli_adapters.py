@@ -122,8 +122,6 @@ def push_command(adapter_dir: Path, name: str, volume: str = VOLUME) -> list[str
 
 def check_pushable(adapter_dir: Path, environ: dict[str, str] | None = None) -> dict:
     """An adapter the Modal app can serve: PEFT files, its base model, a rank it accepts."""
-    from modal_app.vllm_server import ServerConfig
-
     missing = [f for f in PEFT_FILES if not (adapter_dir / f).is_file()]
     if not adapter_dir.is_dir() or missing:
         raise AdapterError(
@@ -131,6 +129,8 @@ def check_pushable(adapter_dir: Path, environ: dict[str, str] | None = None) -> 
             "train one with hi-moe train-adapter"
         )
     try:
+        from modal_app.vllm_server import ServerConfig
+
         config = ServerConfig.from_env(os.environ if environ is None else environ)
     except ValueError as exc:
         raise UserError(f"Modal app settings: {exc}") from exc
@@ -158,9 +158,9 @@ def push(args: argparse.Namespace) -> int:
     completed = subprocess.run(command, check=False)
     if completed.returncode != 0:
         raise UserError(f"modal volume put failed with status {completed.returncode}")
-    console.print(
-        f"pushed {args.name}: serve it with HI_MOE_MODAL_ADAPTERS={args.name}={args.name}"
-    )
+    from modal_app.vllm_server import DEPLOY_HINT
+
+    console.print(f"pushed {args.name}: {DEPLOY_HINT}")
     return 0
 
 

@@ -2,14 +2,14 @@
 
 It runs the same `hi_moe.adapter_training.train_adapter` as `hi-moe train-adapter`, on the
 base model the vLLM app serves (``HI_MOE_MODAL_BASE_MODEL``, default
-HuggingFaceTB/SmolLM2-1.7B-Instruct), and writes the adapter directory (PEFT files, GGUF,
+Qwen/Qwen2.5-Coder-1.5B-Instruct), and writes the adapter directory (PEFT files, GGUF,
 metadata.json) into the ``hi-moe-adapters`` Volume at /<specialist>, where
 modal_app/vllm_server.py serves it:
 
     hi-moe adapters build-data python --out adapters/data/python.jsonl
     modal run modal_app/train_adapter.py --specialist python \\
         --data adapters/data/python.jsonl --rank 16 --steps 400
-    HI_MOE_MODAL_ADAPTERS=python=python modal deploy modal_app/vllm_server.py
+    modal deploy modal_app/vllm_server.py
 
 ``HI_MOE_MODAL_TRAIN_GPU`` picks the GPU (default L4). The training data is read on your
 machine and sent with the call; nothing but the base model is downloaded in the container.
@@ -25,6 +25,7 @@ import modal
 
 from modal_app.vllm_server import (
     ADAPTERS_DIR,
+    DEPLOY_HINT,
     HF_CACHE_DIR,
     VLLM_LORA_RANKS,
     ServerConfig,
@@ -140,5 +141,5 @@ def main(
     meta = train.remote(job)
     print(
         f"trained {specialist} for {meta['base_model']}: loss {meta['loss_before']} -> "
-        f"{meta['loss_after']}; serve it with HI_MOE_MODAL_ADAPTERS={specialist}={specialist}"
+        f"{meta['loss_after']}; {DEPLOY_HINT}"
     )

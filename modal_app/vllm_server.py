@@ -1,12 +1,19 @@
 """Modal app serving vLLM's OpenAI-compatible API with several LoRA adapters on one base model.
 
-Settings are read from environment variables when this module is imported, i.e. on the
-machine running ``modal deploy``, and baked into the image so the container sees the same:
+It serves every model name a run asks for (``hi_moe.endpoints.required_models``): the base model
+answers under each tier's name and each specialist's without an adapter, every adapter under its
+specialist's model name. The names come from the fleet (``fleet.toml``, or ``HI_MOE_FLEET_PATH``)
+and the tier settings (``HI_MOE_ARCHITECT_MODEL`` ...) on the machine running ``modal deploy``;
+together with these settings they are baked into the image, so the container serves the same:
 
-    HI_MOE_MODAL_BASE_MODEL     base model (default HuggingFaceTB/SmolLM2-1.7B-Instruct)
+    HI_MOE_MODAL_BASE_MODEL     base model (default Qwen/Qwen2.5-Coder-1.5B-Instruct, the
+                                family of the embedded default, so one adapter serves in both)
     HI_MOE_MODAL_GPU            Modal GPU type (default L4)
-    HI_MOE_MODAL_ADAPTERS       "name=source,name2=source2" (default: no adapters)
-    HI_MOE_MODAL_MAX_LORAS      adapters usable in one batch, >= 1 (default 3, the ensemble width)
+    HI_MOE_MODAL_ADAPTERS       "model=source,..." for specialists' model names (default: every
+                                specialist with an adapter in the fleet, from the Volume folder
+                                named after it; set it empty to serve the base model alone)
+    HI_MOE_MODAL_MAX_LORAS      adapters usable in one batch (default: the adapters served, at
+                                least the ensemble width HI_MOE_ENSEMBLE_K)
     HI_MOE_MODAL_MAX_LORA_RANK  largest adapter rank, one of vLLM's allowed ranks (default 16)
     HI_MOE_MODAL_MAX_MODEL_LEN  context length in tokens (default 8192)
     HI_MOE_MODAL_SCALEDOWN      idle seconds before the app scales to zero (default 300)
@@ -15,17 +22,20 @@ Adapter sources follow one rule: ``hf:owner/repo`` is a Hugging Face repo id tha
 downloads; anything else is a directory relative to the root of the ``hi-moe-adapters``
 Volume, mounted at /adapters (``python=python`` serves /adapters/python as model "python").
 
+``--max-loras`` is how many different adapters one batch may mix; each slot holds GPU memory
+for a rank-``MAX_LORA_RANK`` adapter, so a fleet of 12+ specialists with adapters gets 12+ slots
+by default, and ``HI_MOE_MODAL_MAX_LORAS`` trades them for KV cache on a smaller GPU.
+
 Deploy:
 
     modal secret create hi-moe-vllm VLLM_API_KEY=<key>   # add HF_TOKEN=<token> for private repos
-    modal volume put hi-moe-adapters ./adapters/python python
-    modal volume put hi-moe-adapters ./adapters/math math
-    HI_MOE_MODAL_ADAPTERS=python=python,math=math modal deploy modal_app/vllm_server.py
+    hi-moe adapters push python && hi-moe adapters push math
+    modal deploy modal_app/vllm_server.py
 
-The OpenAI base URL is then ``https://<workspace>--hi-moe-vllm-serve.modal.run/v1``; send
-``model="python"`` to use an adapter, or the base model id to use none, with the key as bearer
-token. The first request after scaling to zero waits for the cold start (several minutes while
-the base model is first downloaded); ``hi_moe.modal_status.check_endpoint`` measures it.
+The OpenAI base URL is then ``https://<workspace>--hi-moe-vllm-serve.modal.run/v1``, with the key
+as bearer token. The first request after scaling to zero waits for the cold start (several
+minutes while the base model is first downloaded); ``hi-moe modal-status`` measures it and
+names any model a run needs that the endpoint does not serve.
 """
 
 from __future__ import annotations
@@ -33,12 +43,17 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 
 import modal
 
+if TYPE_CHECKING:
+    from graph.context import Context
+
 APP_NAME = "hi-moe-vllm"
+DEFAULT_BASE_MODEL = "Qwen/Qwen2.5-Coder-1.5B-Instruct"
 VLLM_VERSION = "0.33.0"
 PORT = 8000
 ADAPTERS_DIR = "/adapters"
@@ -58,6 +73,12 @@ ENV_MAX_LORAS = "HI_MOE_MODAL_MAX_LORAS"
 ENV_MAX_LORA_RANK = "HI_MOE_MODAL_MAX_LORA_RANK"
 ENV_MAX_MODEL_LEN = "HI_MOE_MODAL_MAX_MODEL_LEN"
 ENV_SCALEDOWN = "HI_MOE_MODAL_SCALEDOWN"
+ENV_BASE_NAMES = "HI_MOE_MODAL_BASE_NAMES"
+"""Written into the image by ``modal deploy`` (the base model's names, from the fleet)."""
+DEPLOY_HINT = (
+    "serve it with `modal deploy modal_app/vllm_server.py` (it serves the adapters of the "
+    f"specialists fleet.toml gives one, or those {ENV_ADAPTERS} names)"
+)
 
 
 def parse_adapters(spec: str) -> dict[str, str]:
@@ -71,6 +92,12 @@ def parse_adapters(spec: str) -> dict[str, str]:
             raise ValueError(f"adapter name {name!r} is given more than once")
         adapters[name] = source
     return adapters
+
+
+def check_model_name(name: str) -> None:
+    """Refuse a served model name that the comma-separated env format cannot carry."""
+    if not name or any(char.isspace() or char in ",=" for char in name):
+        raise ValueError(f"model name {name!r} must be non-empty, without spaces, ',' or '='")
 
 
 def adapter_location(source: str) -> str:
@@ -104,10 +131,13 @@ def _int_env(environ: Mapping[str, str], name: str, default: int) -> int:
 class ServerConfig:
     """What to serve and on which hardware; validated on construction."""
 
-    base_model: str = "HuggingFaceTB/SmolLM2-1.7B-Instruct"
+    base_model: str = DEFAULT_BASE_MODEL
     gpu: str = "L4"
+    base_names: tuple[str, ...] = ()
+    """Names the base model answers under (vLLM ``--served-model-name``); empty: its id."""
     adapters: dict[str, str] = field(default_factory=dict)
-    max_loras: int = 3
+    """Model name -> adapter source (see ``adapter_location``)."""
+    max_loras: int = 1
     max_lora_rank: int = 16
     max_model_len: int = 8192
     scaledown_window: int = 300
@@ -116,7 +146,7 @@ class ServerConfig:
         if not self.base_model:
             raise ValueError("base_model must be non-empty")
         if self.max_loras < 1:
-            raise ValueError(f"max_loras must be >= 1 (the ensemble width), got {self.max_loras}")
+            raise ValueError(f"max_loras must be >= 1, got {self.max_loras}")
         if self.max_lora_rank not in VLLM_LORA_RANKS:
             raise ValueError(
                 f"max_lora_rank must be one of {VLLM_LORA_RANKS}, got {self.max_lora_rank}"
@@ -125,13 +155,12 @@ class ServerConfig:
             raise ValueError(f"max_model_len must be >= 1, got {self.max_model_len}")
         if self.scaledown_window < 1:
             raise ValueError(f"scaledown_window must be >= 1 s, got {self.scaledown_window}")
-        for name, source in self.adapters.items():
-            if not name or any(char.isspace() or char in ",=" for char in name):
-                raise ValueError(
-                    f"adapter name {name!r} must be non-empty, without spaces, ',' or '='"
-                )
-            if name == self.base_model:
-                raise ValueError(f"adapter name {name!r} clashes with the base model's name")
+        for name in (*self.base_names, *self.adapters):
+            check_model_name(name)
+        clashes = sorted(set(self.base_names or (self.base_model,)) & set(self.adapters))
+        if clashes:
+            raise ValueError(f"{', '.join(clashes)}: name both the base model and an adapter")
+        for source in self.adapters.values():
             adapter_location(source)
 
     @classmethod
@@ -142,6 +171,7 @@ class ServerConfig:
         return cls(
             base_model=env.get(ENV_BASE_MODEL, "").strip() or defaults.base_model,
             gpu=env.get(ENV_GPU, "").strip() or defaults.gpu,
+            base_names=tuple(filter(None, map(str.strip, env.get(ENV_BASE_NAMES, "").split(",")))),
             adapters=parse_adapters(env.get(ENV_ADAPTERS, "")),
             max_loras=_int_env(env, ENV_MAX_LORAS, defaults.max_loras),
             max_lora_rank=_int_env(env, ENV_MAX_LORA_RANK, defaults.max_lora_rank),
@@ -154,6 +184,7 @@ class ServerConfig:
         return {
             ENV_BASE_MODEL: self.base_model,
             ENV_GPU: self.gpu,
+            ENV_BASE_NAMES: ",".join(self.base_names),
             ENV_ADAPTERS: ",".join(f"{name}={src}" for name, src in self.adapters.items()),
             ENV_MAX_LORAS: str(self.max_loras),
             ENV_MAX_LORA_RANK: str(self.max_lora_rank),
@@ -162,9 +193,39 @@ class ServerConfig:
         }
 
 
+def deploy_config(environ: Mapping[str, str], context: Context | None = None) -> ServerConfig:
+    """What ``modal deploy`` serves: the ``HI_MOE_MODAL_*`` settings and every model name a run
+    of ``context`` (``Context()`` by default) asks for, the base model answering all but the
+    adapters' names; adapters default to the fleet's specialists that have one."""
+    from graph.context import Context
+    from hi_moe.endpoints import required_models
+    from hi_moe.fleet import load_fleet
+
+    context = context or Context()
+    settings = ServerConfig.from_env(environ)
+    specialists = load_fleet(context.fleet_path).specialists
+    if ENV_ADAPTERS in environ:
+        adapters = settings.adapters
+    else:
+        adapters = {s.model: s.name for s in specialists if s.adapter}
+    unknown = sorted(set(adapters) - {s.model for s in specialists})
+    if unknown:
+        raise ValueError(
+            f"{ENV_ADAPTERS} names {', '.join(unknown)}: no specialist in {context.fleet_path} "
+            f"is served under that name (they are {', '.join(s.model for s in specialists)})"
+        )
+    max_loras = settings.max_loras
+    if not environ.get(ENV_MAX_LORAS, "").strip():
+        max_loras = max(len(adapters), context.ensemble_k)
+    base_names = tuple(sorted(required_models(context) - set(adapters)))
+    return replace(settings, base_names=base_names, adapters=adapters, max_loras=max_loras)
+
+
 def vllm_command(config: ServerConfig) -> list[str]:
     """The ``vllm serve`` argv; the API key stays out of it, vLLM reads ``VLLM_API_KEY`` itself."""
     command = ["vllm", "serve", config.base_model, "--host", "0.0.0.0", "--port", str(PORT)]
+    if config.base_names:
+        command += ["--served-model-name", *config.base_names]
     command.append("--enable-lora")
     if config.adapters:
         modules = (f"{name}={adapter_location(src)}" for name, src in config.adapters.items())
@@ -184,7 +245,8 @@ def require_api_key(environ: Mapping[str, str]) -> None:
         )
 
 
-CONFIG = ServerConfig.from_env()
+CONFIG = deploy_config(os.environ) if modal.is_local() else ServerConfig.from_env()
+"""Derived from the fleet where ``modal deploy`` runs; read back from the image in the container."""
 
 app = modal.App(APP_NAME)
 image = (

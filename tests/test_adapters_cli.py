@@ -180,7 +180,7 @@ def test_modal_training_job_is_validated_before_anything_is_sent():
 
     job = TrainJob(specialist="python", data='{"x": 1}\n')
     assert job.volume_dir == "/adapters/python" and job.rank == 16
-    assert job.base_model == "HuggingFaceTB/SmolLM2-1.7B-Instruct"
+    assert job.base_model == "Qwen/Qwen2.5-Coder-1.5B-Instruct"
     assert app.name == "hi-moe-train" and callable(train.remote)
     for bad in ({"specialist": "a/b"}, {"rank": 12}, {"steps": 0}, {"data": " "}):
         with pytest.raises(ValueError):
