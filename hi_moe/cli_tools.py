@@ -10,7 +10,7 @@ from rich.progress import Progress, TaskID
 
 from graph.context import Context
 from hi_moe.display import console, progress_bar
-from hi_moe.endpoints import MODAL_KEY_ENV, MODAL_URL_ENV
+from hi_moe.endpoints import MODAL_KEY_ENV, MODAL_URL_ENV, required_models
 from hi_moe.errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, UserError
 from hi_moe.problems import load_dataset
 
@@ -43,9 +43,10 @@ def cmd_modal_status(args: argparse.Namespace) -> int:
             f"no Modal URL: pass --url or set {MODAL_URL_ENV} "
             "(deploy first: modal deploy modal_app/vllm_server.py)"
         )
+    required = required_models(Context())
     status = check_endpoint(url, os.environ.get(MODAL_KEY_ENV))
-    console.print(format_status(status))
-    return 0 if status.reachable else 1
+    console.print(format_status(status, required))
+    return 0 if status.reachable and not status.missing(required) else 1
 
 
 def cmd_prepare_gsm8k(args: argparse.Namespace) -> int:

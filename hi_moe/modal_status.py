@@ -24,6 +24,10 @@ class EndpointStatus:
     latency_s: float | None = None
     error: str | None = None
 
+    def missing(self, required: set[str]) -> list[str]:
+        """The required model names the endpoint does not list, sorted."""
+        return sorted(required - set(self.models))
+
 
 def _causes(exc: BaseException) -> list[BaseException]:
     """The exception and everything it was raised from, outermost first."""
@@ -94,12 +98,20 @@ def check_endpoint(base_url: str, api_key: str | None, timeout: float = 10.0) ->
     return EndpointStatus(url=base_url, reachable=True, models=models, latency_s=latency)
 
 
-def format_status(status: EndpointStatus) -> str:
-    """A readable multi-line report of an ``EndpointStatus``."""
+def format_status(status: EndpointStatus, required: set[str]) -> str:
+    """A readable multi-line report of an ``EndpointStatus``, naming the ``required`` models
+    (those a run asks for) that the endpoint does not serve."""
     lines = [f"endpoint: {status.url}"]
     if status.reachable:
+        missing = status.missing(required)
         lines.append(f"status:   reachable in {status.latency_s:.2f} s (includes any cold start)")
-        lines.append(f"models:   {', '.join(status.models) or '(none listed)'}")
+        lines.append(f"serves:   {', '.join(status.models) or '(no model)'}")
+        lines.append(
+            f"missing:  {', '.join(missing)} (a run asks for them: deploy with this fleet, "
+            "modal deploy modal_app/vllm_server.py)"
+            if missing
+            else "missing:  none (every tier and specialist a run asks for is served)"
+        )
     else:
         lines.append("status:   unreachable")
         lines.append(f"error:    {status.error}")

@@ -11,6 +11,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from graph.context import Context
+from hi_moe.cli import main
+from hi_moe.endpoints import required_models
+from hi_moe.fake_endpoint import FakeEndpoint
 from hi_moe.modal_status import EndpointStatus, check_endpoint, format_status
 
 API_KEY = "test-key"
@@ -72,8 +76,10 @@ def test_lists_models_and_latency(server_url: str) -> None:
     assert status.models == ["python"]
     assert status.latency_s is not None and status.latency_s >= 0
     assert status.error is None
-    report = format_status(status)
-    assert "reachable" in report and "python" in report
+    report = format_status(status, {"python"})
+    assert "reachable" in report and "serves:   python" in report
+    assert "missing:  none" in report
+    assert "missing:  math (a run asks for them" in format_status(status, {"python", "math"})
 
 
 @pytest.mark.parametrize("key", [None, "wrong-key"])
@@ -110,7 +116,7 @@ def test_closed_port_is_connection_refused() -> None:
     assert status == EndpointStatus(
         url=f"http://127.0.0.1:{port}/v1", reachable=False, error="connection refused"
     )
-    assert "connection refused" in format_status(status)
+    assert "connection refused" in format_status(status, {"python"})
 
 
 def test_dns_failure_names_the_host(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -127,3 +133,18 @@ def test_invalid_url_does_not_raise() -> None:
     status = check_endpoint("not a url", API_KEY)
     assert not status.reachable
     assert status.error is not None and status.error.startswith("request failed")
+
+
+def test_modal_status_names_the_models_a_run_needs_that_are_not_served(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    required = sorted(required_models(Context()))
+    with FakeEndpoint(required, lambda *_: "") as endpoint:
+        assert main(["modal-status", "--url", endpoint.base_url]) == 0
+    out = capsys.readouterr().out
+    assert f"serves:   {', '.join(required)}" in out and "missing:  none" in out
+
+    served = [name for name in required if name not in ("monitor", "python")]
+    with FakeEndpoint(served, lambda *_: "") as endpoint:
+        assert main(["modal-status", "--url", endpoint.base_url]) == 1
+    assert "missing:  monitor, python (a run asks for them" in capsys.readouterr().out
