@@ -17,6 +17,7 @@ from hi_moe.grading import Grade, grade
 from hi_moe.problems import Problem
 from hi_moe.prompting import render
 from nodes.specialist import INSTRUCTIONS
+from nodes.support import endpoint_retry
 
 BASELINE_SPECIALIST = "python"
 
@@ -49,6 +50,7 @@ def solve_baseline(context: Context, problem: Problem, thread_id: str) -> Baseli
         temperature=specialist.temperature,
         max_tokens=context.max_completion_tokens,
         thread_id=thread_id,
+        retry=endpoint_retry(context),
     )
     solution = extract_code(completion.text)
     verdict = grade(problem, solution)

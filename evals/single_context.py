@@ -21,6 +21,7 @@ from hi_moe.extraction import extract_code, extract_confidence
 from hi_moe.fleet import load_fleet
 from hi_moe.llm import EndpointError
 from hi_moe.prompting import render
+from nodes.support import endpoint_retry
 from nodes.validate import check_code
 
 
@@ -47,7 +48,7 @@ def part_message(part: Part, index: int, total: int) -> HumanMessage:
 def solve_single_context(context: Context, task: Task, thread_id: str) -> SingleContextRun:
     """Work through the task's parts in one growing conversation."""
     specialist = load_fleet(context.fleet_path).get(BASELINE_SPECIALIST)
-    client = client_for(context)
+    client, retry = client_for(context), endpoint_retry(context)
     messages: list[BaseMessage] = render(
         "single_context",
         context.prompt_token_cap,
@@ -69,6 +70,7 @@ def solve_single_context(context: Context, task: Task, thread_id: str) -> Single
                     temperature=specialist.temperature,
                     max_tokens=context.max_completion_tokens,
                     thread_id=thread_id,
+                    retry=retry,
                 )
             except EndpointError as exc:
                 run.error = f"part {part.name}: {exc}"

@@ -91,6 +91,12 @@ class Context:
     max_completion_tokens: int = 384
     temperature: float = 0.2
     request_timeout_s: float = 120.0
+    endpoint_retries: int = 3
+    """Tries after the first when a request fails: 5xx, 429, timeout, reset, malformed reply."""
+
+    endpoint_backoff_s: float = 0.5
+    """Wait before the first endpoint retry; it doubles for each later one (at most 8 s)."""
+
     test_timeout_s: float = 10.0
     home: str = ".hi_moe"
     """Directory for the call log, default checkpoints and results."""

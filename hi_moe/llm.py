@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TypeVar
 
 import httpx
 import openai
@@ -19,10 +20,36 @@ from hi_moe.call_log import CallLog, CallRecord
 from hi_moe.errors import UserError
 
 log = logging.getLogger(__name__)
+E = TypeVar("E", bound=BaseException)
 
 
 class EndpointError(UserError):
     """The endpoint is down, refused a request or does not serve a model; the message says which."""
+
+
+class MalformedReply(Exception):
+    """An HTTP 200 reply that is not a chat completion (raised while the response is read; the
+    OpenAI client passes it on as it is or as the cause of its own error, by version)."""
+
+
+RETRY_STATUS = frozenset({408, 409, 429})
+"""HTTP statuses worth another try besides 5xx: timeout, conflict, rate limit."""
+MAX_BACKOFF_S = 8.0
+
+
+@dataclass(frozen=True)
+class Retry:
+    """How a failed request is retried: `times` more tries, waiting `backoff_s`, then doubling."""
+
+    times: int = 3
+    backoff_s: float = 0.5
+
+    def wait_s(self, retry: int) -> float:
+        """The wait before retry number `retry` (0 for the first)."""
+        return min(self.backoff_s * 2**retry, MAX_BACKOFF_S)
+
+
+DEFAULT_RETRY = Retry()
 
 
 @dataclass(frozen=True)
@@ -55,7 +82,7 @@ class LLMClient:
         api_key: str,
         call_log: CallLog,
         timeout_s: float = 120.0,
-        max_retries: int = 2,
+        retry: Retry = DEFAULT_RETRY,
         schema_style: str = "openai",
         extra_body: dict | None = None,
         diagnose: Callable[[], str | None] | None = None,
@@ -67,7 +94,8 @@ class LLMClient:
         self.api_key = api_key
         self.call_log = call_log
         self.timeout_s = timeout_s
-        self.max_retries = max_retries
+        self.retry = retry
+        self._http = httpx.Client(event_hooks={"response": [self._check_reply]})
         self.diagnose = diagnose or (lambda: None)
         self._models: dict[tuple[str, float, int], ChatOpenAI] = {}
         self._lock = threading.Lock()
@@ -115,7 +143,8 @@ class LLMClient:
                     # ignores (it would generate until the context is full): send both.
                     extra_body={**self.extra_body, "max_tokens": max_tokens},
                     timeout=self.timeout_s,
-                    max_retries=self.max_retries,
+                    max_retries=0,  # complete() retries, malformed replies included
+                    http_client=self._http,
                 )
             return self._models[key]
 
@@ -130,10 +159,13 @@ class LLMClient:
         thread_id: str | None = None,
         response_format: dict | None = None,
         replay_key: str | None = None,
+        retry: Retry | None = None,
     ) -> Completion:
-        """One chat completion; raises EndpointError (after the client's retries) on failure.
+        """One chat completion; raises EndpointError once `retry` (default: the client's) is spent.
 
-        With a `replay_key` already in the call log, the logged reply comes back instead.
+        A 5xx, 429, timeout, dropped connection or malformed reply is retried with backoff, each
+        failed try logged; other errors (an unknown model, a bad request) fail at once. With a
+        `replay_key` already in the call log, the logged reply comes back instead.
         """
         earlier = self.call_log.find_reply(replay_key) if replay_key else None
         if earlier is not None and earlier.reply is not None:
@@ -142,18 +174,28 @@ class LLMClient:
                 earlier.reply, earlier.prompt_tokens, earlier.completion_tokens, 0.0, replayed=True
             )
         extra = {"response_format": response_format} if response_format else {}
-        start = time.perf_counter()
-        try:
-            message = self._chat(model, temperature, max_tokens).invoke(messages, **extra)
-        except openai.LengthFinishReasonError as exc:
-            message = truncated_message(exc)
-        except (openai.APIError, httpx.HTTPError) as exc:
-            latency = time.perf_counter() - start
-            error = self.diagnose() or describe_error(exc, self.base_url)
-            self.call_log.record(
-                CallRecord(thread_id, tier, model, 0, 0, latency, ok=False, error=error)
-            )
-            raise EndpointError(error) from exc
+        chat = self._chat(model, temperature, max_tokens)
+        retry = retry or self.retry
+        for tries in range(1, retry.times + 2):
+            start = time.perf_counter()
+            try:
+                message = chat.invoke(messages, **extra)
+                break
+            except openai.LengthFinishReasonError as exc:
+                message = truncated_message(exc)
+                break
+            except (openai.APIError, httpx.HTTPError, MalformedReply) as exc:
+                gone = self.diagnose()
+                error = gone or describe_error(exc, self.base_url)
+                latency = time.perf_counter() - start
+                self.call_log.record(
+                    CallRecord(thread_id, tier, model, 0, 0, latency, ok=False, error=error)
+                )
+                if gone or tries > retry.times or not worth_retrying(exc):
+                    raise EndpointError(f"{error} (gave up after {tries} tries)") from exc
+                wait = retry.wait_s(tries - 1)
+                log.warning("%s call failed (%s); retry %d in %.1f s", tier, error, tries, wait)
+                time.sleep(wait)
         latency = time.perf_counter() - start
         usage = message.usage_metadata or {}
         text = message.content if isinstance(message.content, str) else json.dumps(message.content)
@@ -176,6 +218,43 @@ class LLMClient:
         )
         return completion
 
+    def _check_reply(self, response: httpx.Response) -> None:
+        """Refuse a 200 chat completion whose body is not one, before the OpenAI client reads it."""
+        if response.status_code != 200 or not response.url.path.endswith("/chat/completions"):
+            return
+        response.read()
+        defect = reply_defect(response.content)
+        if defect is not None:
+            raise MalformedReply(f"{self.base_url} answered HTTP 200 with {defect}")
+
+
+def reply_defect(body: bytes) -> str | None:
+    """What makes `body` no chat completion, or None when it has the expected shape."""
+    if not body.strip():
+        return "an empty body"
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        return f"a body that is not JSON ({exc}): {body[:80]!r}"
+    if not isinstance(data, dict):
+        return f"a JSON {type(data).__name__} instead of an object"
+    if data.get("error"):
+        return f"an error object: {json.dumps(data['error'])[:200]}"
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices:
+        return "no choices"
+    message = choices[0].get("message") if isinstance(choices[0], dict) else None
+    if not isinstance(message, dict) or not isinstance(message.get("content"), str | None):
+        return "a choice without a message"
+    return None
+
+
+def worth_retrying(exc: Exception) -> bool:
+    """A 5xx, 429, 408 or 409 status, or no usable reply at all (timeout, reset, malformed)."""
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code in RETRY_STATUS or exc.status_code >= 500
+    return True
+
 
 def truncated_message(exc: openai.LengthFinishReasonError) -> AIMessage:
     """A structured reply cut at max_tokens, kept as text (it fails parsing, then repair)."""
@@ -190,12 +269,25 @@ def truncated_message(exc: openai.LengthFinishReasonError) -> AIMessage:
     )
 
 
+def in_chain(exc: BaseException | None, kind: type[E]) -> E | None:
+    """The first exception of `kind` among `exc` and its causes."""
+    while exc is not None and not isinstance(exc, kind):
+        exc = exc.__cause__
+    return exc
+
+
 def describe_error(exc: Exception, base_url: str) -> str:
-    """A one-line reason a user can act on."""
+    """A one-line reason a user can act on, naming the endpoint."""
+    malformed = in_chain(exc, MalformedReply)
+    if malformed is not None:
+        return str(malformed)
     if isinstance(exc, openai.APITimeoutError):
         return f"request to {base_url} timed out"
     if isinstance(exc, openai.APIConnectionError):
-        return f"cannot connect to {base_url} (is the endpoint running?)"
+        transport = in_chain(exc, httpx.HTTPError)
+        if transport is None or isinstance(transport, httpx.ConnectError):
+            return f"cannot connect to {base_url} (is the endpoint running?)"
+        return f"{base_url} broke off the reply: {type(transport).__name__}: {transport}"
     if isinstance(exc, openai.APIStatusError):
         return f"{base_url} answered HTTP {exc.status_code}: {str(exc.message)[:200]}"
-    return f"{type(exc).__name__}: {str(exc)[:200]}"
+    return f"{base_url}: {type(exc).__name__}: {str(exc)[:200]}"

@@ -13,7 +13,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pydantic import BaseModel, ValidationError
 
 from graph.state import TierUsage, Usage
-from hi_moe.llm import LLMClient, json_schema_format
+from hi_moe.llm import DEFAULT_RETRY, LLMClient, Retry, json_schema_format
 from hi_moe.prompting import load_text
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ class TierCalls:
     thread_id: str | None
     replay_scope: str | None = None
     """The graph task this node run is (stable across a crash); None turns replay off."""
+    retry: Retry = DEFAULT_RETRY
     usage: Usage = field(default_factory=Usage)
     format_errors: int = 0
     _sequence: int = 0
@@ -78,6 +79,7 @@ class TierCalls:
             messages=messages,
             thread_id=self.thread_id,
             replay_key=self.replay_key(messages, settings),
+            retry=self.retry,
             **settings,
         )
         tier_usage = self.usage.by_tier.setdefault(self.tier, TierUsage())

@@ -10,6 +10,8 @@ from langgraph.runtime import Runtime
 
 from graph.context import Context
 from hi_moe.endpoints import client_for
+from hi_moe.errors import UserError
+from hi_moe.llm import Retry
 from hi_moe.routing_log import RoutingLog
 from hi_moe.tier_calls import TierCalls
 
@@ -31,6 +33,13 @@ def current_task_scope() -> str | None:
     return f"{thread_id}|{task}" if thread_id and task else None
 
 
+def endpoint_retry(context: Context) -> Retry:
+    """How the context's settings retry a failed endpoint request."""
+    if context.endpoint_retries < 0 or context.endpoint_backoff_s < 0:
+        raise UserError("endpoint_retries and endpoint_backoff_s must be >= 0")
+    return Retry(context.endpoint_retries, context.endpoint_backoff_s)
+
+
 @cache
 def routing_log(path: Path) -> RoutingLog:
     return RoutingLog(path)
@@ -48,6 +57,7 @@ def tier_calls(runtime: Runtime[Context], tier: str, model: str, temperature: fl
         max_tokens=context.max_completion_tokens,
         thread_id=thread_id,
         replay_scope=current_task_scope(),
+        retry=endpoint_retry(context),
     )
 
 

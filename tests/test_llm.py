@@ -7,12 +7,16 @@ import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel
 
+from graph.context import Context
 from hi_moe.call_log import CallLog, CallRecord
+from hi_moe.errors import UserError
 from hi_moe.fake_endpoint import FakeEndpoint, count_tokens
-from hi_moe.llm import EndpointError, LLMClient, json_schema_format
+from hi_moe.llm import EndpointError, LLMClient, Retry, json_schema_format
 from hi_moe.tier_calls import TierCalls, parse_json
+from nodes.support import endpoint_retry
 
 MODELS = ["python", "monitor"]
+NO_RETRY = Retry(0, 0.0)
 MESSAGES = [SystemMessage("You are terse."), HumanMessage("Say hello.")]
 
 
@@ -59,7 +63,7 @@ def complete(client: LLMClient, model: str = "python", thread_id: str = "t1", **
 
 def test_complete_returns_text_usage_and_logs_the_call(call_log):
     with FakeEndpoint(MODELS, Replies("hello there")) as endpoint:
-        client = LLMClient(endpoint.base_url, "key", call_log, max_retries=0)
+        client = LLMClient(endpoint.base_url, "key", call_log, retry=NO_RETRY)
         completion = complete(client)
     assert completion.text == "hello there"
     assert completion.prompt_tokens == count_tokens("You are terse.") + count_tokens("Say hello.")
@@ -83,7 +87,7 @@ def test_complete_returns_text_usage_and_logs_the_call(call_log):
 def test_response_format_reaches_the_endpoint(call_log):
     response_format = json_schema_format("Decision", Decision.model_json_schema())
     with FakeEndpoint(MODELS, Replies("{}")) as endpoint:
-        client = LLMClient(endpoint.base_url, "key", call_log, max_retries=0)
+        client = LLMClient(endpoint.base_url, "key", call_log, retry=NO_RETRY)
         complete(client, response_format=response_format)
     sent = endpoint.requests[0]["response_format"]
     assert sent["type"] == "json_schema"
@@ -92,7 +96,7 @@ def test_response_format_reaches_the_endpoint(call_log):
 
 def test_empty_completion_is_logged_as_not_ok(call_log):
     with FakeEndpoint(MODELS, Replies("   ")) as endpoint:
-        client = LLMClient(endpoint.base_url, "key", call_log, max_retries=0)
+        client = LLMClient(endpoint.base_url, "key", call_log, retry=NO_RETRY)
         complete(client)
     [record] = call_log.for_thread("t1")
     assert not record.ok
@@ -101,7 +105,7 @@ def test_empty_completion_is_logged_as_not_ok(call_log):
 
 def test_call_log_keeps_threads_apart(call_log):
     with FakeEndpoint(MODELS, Replies("a")) as endpoint:
-        client = LLMClient(endpoint.base_url, "key", call_log, max_retries=0)
+        client = LLMClient(endpoint.base_url, "key", call_log, retry=NO_RETRY)
         complete(client, thread_id="one")
         complete(client, thread_id="two")
         complete(client, thread_id="one")
@@ -141,7 +145,7 @@ def test_require_models_on_unreachable_endpoint(call_log):
 
 def test_unreachable_endpoint_fails_fast_and_is_logged(call_log):
     base_url = f"http://127.0.0.1:{closed_port()}/v1"
-    client = LLMClient(base_url, "key", call_log, timeout_s=5, max_retries=0)
+    client = LLMClient(base_url, "key", call_log, timeout_s=5, retry=NO_RETRY)
     start = time.monotonic()
     with pytest.raises(EndpointError, match="cannot connect"):
         complete(client, thread_id="down")
@@ -154,7 +158,7 @@ def test_unreachable_endpoint_fails_fast_and_is_logged(call_log):
 
 def test_unknown_model_is_an_http_error(call_log):
     with FakeEndpoint(MODELS, Replies("a")) as endpoint:
-        client = LLMClient(endpoint.base_url, "key", call_log, max_retries=0)
+        client = LLMClient(endpoint.base_url, "key", call_log, retry=NO_RETRY)
         with pytest.raises(EndpointError, match="HTTP 404"):
             complete(client, model="nosuch", thread_id="t404")
     assert call_log.for_thread("t404")[0].ok is False
@@ -163,17 +167,70 @@ def test_unknown_model_is_an_http_error(call_log):
 def test_http_500_is_retried_and_succeeds(call_log):
     with FakeEndpoint(MODELS, Replies("recovered")) as endpoint:
         endpoint.fail_next(500, 1)
-        client = LLMClient(endpoint.base_url, "key", call_log, max_retries=1)
+        client = LLMClient(endpoint.base_url, "key", call_log, retry=Retry(1, 0.0))
         completion = complete(client)
     assert completion.text == "recovered"
     assert len(endpoint.requests) == 2
-    assert [r.ok for r in call_log.for_thread("t1")] == [True]
+    assert [r.ok for r in call_log.for_thread("t1")] == [False, True]
+
+
+MALFORMED = {
+    "cut_body": "a body that is not JSON",
+    "html": "a body that is not JSON",
+    "empty_body": "an empty body",
+    "error_200": "an error object",
+    "no_choices": "no choices",
+}
+
+
+@pytest.mark.parametrize(("fault", "defect"), MALFORMED.items())
+def test_a_malformed_reply_is_an_endpoint_error_naming_endpoint_and_defect(call_log, fault, defect):
+    with FakeEndpoint(MODELS, Replies("never")) as endpoint:
+        endpoint.fail_next(fault)
+        client = LLMClient(endpoint.base_url, "key", call_log, retry=NO_RETRY)
+        with pytest.raises(EndpointError) as info:
+            complete(client)
+    message = str(info.value)
+    assert endpoint.base_url in message and defect in message and "after 1 tries" in message
+    [record] = call_log.for_thread("t1")
+    assert not record.ok and defect in record.error and record.reply is None
+
+
+@pytest.mark.parametrize("fault", [*MALFORMED, "http_429", "reset", "timeout"])
+def test_every_transient_fault_is_retried_like_a_5xx(call_log, fault):
+    with FakeEndpoint(MODELS, Replies("recovered")) as endpoint:
+        endpoint.fail_next(fault, 2)
+        client = LLMClient(endpoint.base_url, "key", call_log, timeout_s=0.5, retry=Retry(2, 0.0))
+        assert complete(client).text == "recovered"
+    assert len(endpoint.requests) == 3
+    assert [r.ok for r in call_log.for_thread("t1")] == [False, False, True]
+
+
+def test_a_request_the_endpoint_refuses_is_not_retried(call_log):
+    with FakeEndpoint(MODELS, Replies("a")) as endpoint:
+        client = LLMClient(endpoint.base_url, "key", call_log, retry=Retry(3, 0.0))
+        with pytest.raises(EndpointError, match="HTTP 404.*after 1 tries"):
+            complete(client, model="nosuch")
+        assert len(endpoint.requests) == 1
+
+
+def test_retries_back_off_doubling_up_to_a_cap():
+    retry = Retry(times=6, backoff_s=0.5)
+    assert [retry.wait_s(n) for n in range(6)] == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
+
+
+def test_retries_come_from_the_settings(monkeypatch):
+    monkeypatch.setenv("HI_MOE_ENDPOINT_RETRIES", "5")
+    monkeypatch.setenv("HI_MOE_ENDPOINT_BACKOFF_S", "0.1")
+    assert endpoint_retry(Context()) == Retry(5, 0.1)
+    with pytest.raises(UserError, match="endpoint_retries"):
+        endpoint_retry(Context(endpoint_retries=-1))
 
 
 def test_http_500_without_retries_left_fails(call_log):
     with FakeEndpoint(MODELS, Replies("never")) as endpoint:
         endpoint.fail_next(500, 1)
-        client = LLMClient(endpoint.base_url, "key", call_log, max_retries=0)
+        client = LLMClient(endpoint.base_url, "key", call_log, retry=NO_RETRY)
         with pytest.raises(EndpointError, match="HTTP 500"):
             complete(client)
     assert [r.ok for r in call_log.for_thread("t1")] == [False]
@@ -186,7 +243,7 @@ EXAMPLE = '{"decision": "continue", "reason": "..."}'
 
 
 def tier_calls(endpoint: FakeEndpoint, call_log: CallLog) -> TierCalls:
-    client = LLMClient(endpoint.base_url, "key", call_log, max_retries=0)
+    client = LLMClient(endpoint.base_url, "key", call_log, retry=NO_RETRY)
     return TierCalls(client, "monitor", "monitor", 0.0, 128, "tc")
 
 
