@@ -3,7 +3,9 @@
 Run: hi-moe ab-test --tier specialist --variant A=prompts/specialist.md \
          --variant B=prompts/specialist_terse.md [--dataset builtin] [--limit N] [--mock]
 Both variants solve the same problems; the difference in hidden-test pass rate (B - A) gets a
-95% paired-bootstrap interval and an exact McNemar p-value on the discordant problems.
+95% paired-bootstrap interval and an exact McNemar p-value on the discordant problems. A
+problem the endpoint gave up on under either variant is left out of the pairs; rerunning with
+the same --run-id resumes it.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from pathlib import Path
 
 from evals.stats import mcnemar_exact, paired_bootstrap
 from graph.context import Context
+from hi_moe.batch import Batch
 from hi_moe.errors import UserError
 from hi_moe.problems import Problem
-from hi_moe.runs import hierarchy, new_thread_id, solve_problem
+from hi_moe.runs import new_thread_id, solver
 
 TIERS = ("architect", "dispatcher", "specialist", "monitor")
 
@@ -65,20 +68,22 @@ def run_variant(
     tier: str,
     variant: Variant,
     mock: bool,
-    on_problem: Callable[[], None] | None = None,
-) -> list[bool]:
-    """Hidden-test pass per problem with `variant` as the tier's prompt."""
+    batch: Batch,
+    dataset: str,
+    on_problem: Callable[[], None],
+) -> dict[str, bool]:
+    """Hidden-test pass of each problem finished with `variant` as the tier's prompt."""
     context = replace(context, **{f"{tier}_prompt": variant.prompt})
     checkpoint = str(context.home_dir / "checkpoints.sqlite")
-    outcomes = []
-    with hierarchy(context, checkpoint, problems if mock else None) as (graph, live):
-        for problem in problems:
-            thread = new_thread_id(f"ab-{variant.name}-{problem.id}")
-            result, _ = solve_problem(graph, live, problem, thread)
-            outcomes.append(bool(result.hidden["passed"]))
-            if on_problem is not None:
-                on_problem()
-    return outcomes
+    run_id = f"{batch.run_id}-{variant.name}"
+    with solver(context, checkpoint, dataset, run_id, problems if mock else None) as solving:
+        results = batch.run(
+            problems,
+            lambda p: solving.thread_for(p.id, new_thread_id(f"ab-{variant.name}-{p.id}")),
+            lambda p, thread: solving.solve(p, thread)[0],
+            after=lambda _: on_problem(),
+        )
+    return {r.problem_id: bool(r.hidden["passed"]) for r in results}
 
 
 def render(report: ABReport) -> str:

@@ -1,7 +1,8 @@
 """Merge result files of several runs into one table with means and spread.
 
 Run: hi-moe aggregate .hi_moe/results/batch-*.json [more result files]
-A file is a batch (a list of results) or one result, as `hi-moe solve` writes them.
+A file is a batch (a list of results) or one result, as `hi-moe solve` writes them; a batch's
+unfinished rows (problems the endpoint gave up on) are left out.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+from hi_moe.batch import UNFINISHED
 from hi_moe.errors import UserError
 from hi_moe.runs import RESULT_VERSION
 
@@ -31,6 +33,7 @@ def read_results(path: Path) -> list[dict]:
     except (OSError, json.JSONDecodeError) as exc:
         raise UserError(f"cannot read result file {path}: {exc}") from exc
     results = data if isinstance(data, list) else [data]
+    results = [r for r in results if not (isinstance(r, dict) and r.get("status") in UNFINISHED)]
     for result in results:
         if not isinstance(result, dict) or result.get("version") != RESULT_VERSION:
             raise UserError(f"{path} is not a hi-moe result file of version {RESULT_VERSION}")

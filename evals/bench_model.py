@@ -15,6 +15,7 @@ from pathlib import Path
 from evals import compare
 from evals.bench_common import Tick, markdown_table, no_tick
 from graph.context import Context
+from hi_moe.batch import Batch
 from hi_moe.call_log import CallLog, CallRecord
 from hi_moe.problems import load_dataset
 from hi_moe.runs import new_thread_id
@@ -61,6 +62,8 @@ class ModelReport:
     problem_ids: list[str]
     rows_path: str
     interrupted: bool
+    unfinished: list[dict]
+    """Problems the endpoint gave up on (or not started once it was dead), with their threads."""
     summary: list[compare.Summary]
     speed: list[Speed]
     runs: list[ProblemRun]
@@ -129,7 +132,8 @@ def run(
 ) -> ModelReport:
     """Baseline and hierarchy on the first `limit` HumanEval problems, one at a time.
 
-    Ctrl-C stops the run; the report then holds the problems finished so far.
+    Ctrl-C stops the run; the report then holds the problems finished so far. A problem the
+    endpoint gives up on is listed as unfinished; the others go on.
     """
     problems = load_dataset(DATASET)[:limit]
     context = Context(home=str(home))
@@ -141,6 +145,8 @@ def run(
             problems,
             context,
             store,
+            Batch(store.path.stem),
+            DATASET,
             mock=mock,
             on_problem=lambda _: tick(len(store.done()), len(problems)),
         )
@@ -155,6 +161,7 @@ def run(
         problem_ids=[p.id for p in problems],
         rows_path=str(store.path),
         interrupted=interrupted,
+        unfinished=store.unfinished,
         summary=summary,
         speed=[speed(s.system, runs) for s in summary],
         runs=runs,
@@ -169,6 +176,9 @@ def render(report: ModelReport) -> str:
     headline = f"{report.model} on {span}" + (
         f"; interrupted after {finished}" if report.interrupted else ""
     )
+    if report.unfinished:
+        gave_up = ", ".join(f"{u['problem_id']} ({u['status']})" for u in report.unfinished)
+        headline += f"; unfinished: {gave_up}"
     if not report.runs:
         return f"{headline}: no problem finished"
     speeds = markdown_table(

@@ -97,6 +97,15 @@ class Interrupted(KeyboardInterrupt):
         self.partial = partial
 
 
+class Incomplete(Exception):
+    """A suite that ran to the end, but the endpoint gave up on some of its problems (its
+    report names them)."""
+
+    def __init__(self, partial: SuiteResult) -> None:
+        super().__init__()
+        self.partial = partial
+
+
 def result_of(report: Any, render: Callable[[Any], str]) -> SuiteResult:
     """A suite's dataclass report as (dict, Markdown)."""
     return SuiteResult(asdict(report), render(report))
@@ -145,6 +154,8 @@ def run_model(settings: BenchSettings, tick: Tick) -> SuiteResult:
     result = result_of(report, bench_model.render)
     if report.interrupted:
         raise Interrupted(result)
+    if report.unfinished:
+        raise Incomplete(result)
     return result
 
 
@@ -204,7 +215,8 @@ class Outcome:
 
     name: str
     status: str
-    """done, interrupted (Ctrl-C; partial results if the suite had some) or failed."""
+    """done, interrupted (Ctrl-C; partial results if the suite had some), incomplete (the
+    endpoint gave up on some problems; results of the others) or failed."""
     seconds: float
     result: SuiteResult = field(default_factory=lambda: SuiteResult({}, ""))
     error: str = ""
@@ -224,6 +236,8 @@ def run_one(suite: Suite, settings: BenchSettings, tick: Tick) -> Outcome:
         result = suite.run(settings, tick)
     except Interrupted as exc:
         return outcome("interrupted", exc.partial)
+    except Incomplete as exc:
+        return outcome("incomplete", exc.partial)
     except KeyboardInterrupt:
         return outcome("interrupted")
     except UserError as exc:

@@ -4,7 +4,8 @@ Run: hi-moe compare --dataset builtin|humaneval [--limit N] [--concurrency C] [-
          [--adapters on|off]
 Per system: pass@1, tokens, LLM calls, seconds and format errors (submitted code that is not
 valid Python or lacks the asked-for function) per problem.
-Rows are saved after every problem; rerunning with the same --run-id skips finished problems.
+Rows are saved after every problem; rerunning with the same --run-id skips finished problems
+and resumes unfinished ones (a problem the endpoint gave up on is listed under "unfinished").
 `--adapters off` serves the same model names without the fleet's LoRA adapters; with adapters,
 the run is refused if any adapter was trained on one of the evaluated problems.
 """
@@ -14,7 +15,6 @@ from __future__ import annotations
 import json
 import statistics
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -23,10 +23,11 @@ from threading import Lock
 from evals.baseline import solve_baseline
 from evals.figures import png_figure
 from graph.context import Context
+from hi_moe.batch import Batch, Unfinished
 from hi_moe.errors import UserError
 from hi_moe.extraction import malformed_code
 from hi_moe.problems import Problem
-from hi_moe.runs import hierarchy, new_thread_id, solve_problem
+from hi_moe.runs import new_thread_id, solver
 
 SYSTEMS = ("baseline", "hierarchy")
 REPORT_VERSION = 2
@@ -75,21 +76,22 @@ def summarize(rows: list[Row]) -> list[Summary]:
 
 
 class RowStore:
-    """The run's rows in one JSON file, rewritten after every problem (thread-safe)."""
+    """The run's rows in one JSON file, rewritten after every problem (thread-safe), and the
+    problems the run left unfinished."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = Lock()
-        self.rows = self._load()
+        self.rows, self.unfinished = self._load()
 
-    def _load(self) -> list[Row]:
+    def _load(self) -> tuple[list[Row], list[dict]]:
         if not self.path.exists():
-            return []
+            return [], []
         try:
             data = json.loads(self.path.read_text())
             if data.get("version") != REPORT_VERSION:
                 raise ValueError(f"version {data.get('version')} is not {REPORT_VERSION}")
-            return [Row(**row) for row in data["rows"]]
+            return [Row(**row) for row in data["rows"]], data.get("unfinished", [])
         except (ValueError, KeyError, TypeError) as exc:
             raise UserError(f"cannot resume from {self.path}: {exc}") from exc
 
@@ -101,10 +103,24 @@ class RowStore:
 
     def add(self, new: list[Row]) -> None:
         with self._lock:
-            self.rows = [r for r in self.rows if r.problem_id != new[0].problem_id] + new
-            payload = {"version": REPORT_VERSION, "rows": [asdict(r) for r in self.rows]}
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text(json.dumps(payload, indent=2))
+            problem_id = new[0].problem_id
+            self.rows = [r for r in self.rows if r.problem_id != problem_id] + new
+            self.unfinished = [u for u in self.unfinished if u["problem_id"] != problem_id]
+            self._write()
+
+    def set_unfinished(self, unfinished: list[Unfinished]) -> None:
+        with self._lock:
+            self.unfinished = [asdict(u) for u in unfinished]
+            self._write()
+
+    def _write(self) -> None:
+        payload = {
+            "version": REPORT_VERSION,
+            "rows": [asdict(r) for r in self.rows],
+            "unfinished": self.unfinished,
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(payload, indent=2))
 
 
 def check_adapters(
@@ -144,25 +160,32 @@ def run_compare(
     problems: list[Problem],
     context: Context,
     store: RowStore,
+    batch: Batch,
+    dataset: str,
     concurrency: int = 1,
     mock: bool = False,
     on_problem: Callable[[str], None] | None = None,
     adapters: str | None = None,
 ) -> list[Summary]:
-    """Baseline and hierarchy on every problem not already in `store`."""
+    """Baseline and hierarchy on every problem not already in `store`, through `batch`: a
+    problem the endpoint gives up on is stored as unfinished and resumed by a later run."""
     check_adapters(context, problems, adapters, mock)
     todo = [p for p in problems if p.id not in store.done()]
     checkpoint = str(context.home_dir / "checkpoints.sqlite")
     run_tag = store.path.stem
     with (
         without_adapters(context, adapters == "off" and not mock) as context,
-        hierarchy(context, checkpoint, problems if mock else None) as (graph, live),
+        solver(context, checkpoint, dataset, run_tag, problems if mock else None) as solving,
     ):
 
-        def one(problem: Problem) -> None:
-            thread = new_thread_id(f"{run_tag}-{problem.id}")
-            base = solve_baseline(live, problem, f"{thread}-baseline")
-            result, _ = solve_problem(graph, live, problem, f"{thread}-hierarchy")
+        def thread_of(problem: Problem) -> str:
+            new = f"{new_thread_id(f'{run_tag}-{problem.id}')}-hierarchy"
+            return solving.thread_for(problem.id, new)
+
+        def one(problem: Problem, thread: str) -> None:
+            result, _ = solving.solve(problem, thread)
+            baseline_thread = thread.removesuffix("hierarchy") + "baseline"
+            base = solve_baseline(solving.context, problem, baseline_thread)
             entry_point = problem.entry_point if problem.kind == "code" else ""
             store.add(
                 [
@@ -174,11 +197,13 @@ def run_compare(
                         malformed_code(result.solution, entry_point)),
                 ]
             )  # fmt: skip
+
+        def after(problem: Problem) -> None:
             if on_problem is not None:
                 on_problem(problem.id)
 
-        with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            list(pool.map(one, todo))
+        batch.run(todo, thread_of, one, concurrency, after)
+    store.set_unfinished(batch.unfinished)
     return summarize(store.rows)
 
 

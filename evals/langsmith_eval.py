@@ -5,9 +5,10 @@ uploaded and tracing is off, so no connection is attempted. With a key, the prob
 the LangSmith dataset `hi-moe-<dataset>` and the experiment is uploaded.
 
 Only a problem's id and visible task go into LangSmith; the target grades with the hidden tests
-outside the graph (`solve_problem`) and returns just the verdicts.
+outside the graph (`Solver.solve`) and returns just the verdicts. A problem the endpoint gives
+up on is an unfinished row without scores; the same --run-id resumes it.
 
-Run: hi-moe eval --dataset builtin [--limit N] [--mock]
+Run: hi-moe eval --dataset builtin [--limit N] [--mock] [--run-id RUN]
 """
 
 from __future__ import annotations
@@ -19,19 +20,19 @@ import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext, redirect_stdout
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from langgraph.graph.state import CompiledStateGraph
 from langsmith import Client, evaluate, tracing_context
 from langsmith.schemas import Example
 from rich.console import Console
 from rich.table import Table
 
 from graph.context import Context
+from hi_moe.batch import Batch, new_run_id
 from hi_moe.errors import UserError
 from hi_moe.problems import Problem, single_problems
-from hi_moe.runs import hierarchy, new_thread_id, solve_problem
+from hi_moe.runs import Solver, new_thread_id, solver
 
 METRICS = ("hidden_pass", "visible_pass", "total_tokens", "llm_calls")
 EXAMPLE_NAMESPACE = uuid.UUID("6f3c1f0e-4a55-4d0c-9a1e-6b2f5d7c8e90")
@@ -44,6 +45,8 @@ class EvalSummary:
     experiment: str
     rows: list[dict]
     means: dict[str, float]
+    run_id: str = ""
+    unfinished: list[dict] = field(default_factory=list)
 
 
 def dataset_name(dataset: str) -> str:
@@ -105,17 +108,18 @@ def offline_client() -> Client:
         return Client(auto_batch_tracing=False, info={})
 
 
-def make_target(
-    graph: CompiledStateGraph, live: Context, problems: list[Problem], online: bool
-) -> Callable:
+def make_target(solving: Solver, batch: Batch, problems: list[Problem], online: bool) -> Callable:
     """The evaluated function: solve one problem in the graph, grade it with its hidden tests."""
     by_id = {p.id: p for p in problems}
 
     def solve(inputs: dict) -> dict:
         problem = by_id[inputs["problem_id"]]
+        thread = solving.thread_for(problem.id, new_thread_id(problem.id))
         # evaluate() runs the target with tracing "local": offline, the graph must not trace.
         with nullcontext() if online else tracing_context(enabled=False):
-            result, _ = solve_problem(graph, live, problem, new_thread_id(problem.id))
+            result = batch.attempt(problem.id, thread, lambda: solving.solve(problem, thread)[0])
+        if result is None:
+            return {"status": "unfinished", "thread_id": thread}
         return {
             "status": result.status,
             "hidden_passed": bool(result.hidden["passed"]),
@@ -130,7 +134,8 @@ def make_target(
 
 
 def hidden_pass(outputs: dict) -> dict:
-    return {"key": "hidden_pass", "score": int(bool(outputs.get("hidden_passed")))}
+    passed = outputs.get("hidden_passed")
+    return {"key": "hidden_pass", "score": None if passed is None else int(passed)}
 
 
 def visible_pass(outputs: dict) -> dict:
@@ -155,7 +160,13 @@ def quiet_langsmith() -> Iterator[None]:
         yield
 
 
-def run_eval(dataset: str, home: Path, mock: bool = False, limit: int | None = None) -> EvalSummary:
+def run_eval(
+    dataset: str,
+    home: Path,
+    mock: bool = False,
+    limit: int | None = None,
+    batch: Batch | None = None,
+) -> EvalSummary:
     """Evaluate the hierarchy on a dataset with `langsmith.evaluate` (offline without a key)."""
     problems = single_problems(dataset, "eval", limit)
     if not problems:
@@ -169,10 +180,12 @@ def run_eval(dataset: str, home: Path, mock: bool = False, limit: int | None = N
     home.mkdir(parents=True, exist_ok=True)
     context = Context(home=str(home))
     checkpoint = str(home / "checkpoints.sqlite")
-    with hierarchy(context, checkpoint, mock_problems=problems if mock else None) as (graph, live):
+    batch = batch or Batch(new_run_id("eval"))
+    mock_problems = problems if mock else None
+    with solver(context, checkpoint, dataset, batch.run_id, mock_problems) as solving:
         with quiet_langsmith():
             results = evaluate(
-                make_target(graph, live, problems, online),
+                make_target(solving, batch, problems, online),
                 data=examples,
                 evaluators=[hidden_pass, visible_pass, total_tokens, llm_calls],
                 experiment_prefix=dataset_name(dataset),
@@ -185,6 +198,8 @@ def run_eval(dataset: str, home: Path, mock: bool = False, limit: int | None = N
         experiment=results.experiment_name if online else "offline",
         rows=rows,
         means=metric_means(rows),
+        run_id=batch.run_id,
+        unfinished=[asdict(u) for u in batch.unfinished],
     )
 
 

@@ -83,6 +83,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="with --mock: seconds each fake LLM call takes",
     )
+    solve.add_argument(
+        "--mock-faults",
+        type=float,
+        metavar="RATE",
+        help="with --mock: this share of requests fail (5xx, 429, resets, timeouts, slow, cut "
+        "or malformed replies); set HI_MOE_REQUEST_TIMEOUT_S low, timeouts wait for it",
+    )
+    solve.add_argument("--mock-seed", type=int, default=0, help="with --mock-faults: the seed")
+    solve.add_argument(
+        "--run-id", help="name the batch; rerun with it to resume its unfinished problems"
+    )
     solve.add_argument("--thread", help="thread id for a single problem (default: generated)")
     solve.add_argument("--max-retries", type=int, help="self-correction retries per subtask")
     solve.add_argument("--max-replans", type=int, help="strategy revisions per run")
@@ -175,7 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--limit", type=int, help="only the first N problems")
     compare.add_argument("--concurrency", type=int, default=1, help="problems at a time")
     compare.add_argument("--mock", action="store_true", help="use the scripted fake model")
-    compare.add_argument("--run-id", help="reuse a run: finished problems are skipped")
+    compare.add_argument(
+        "--run-id", help="reuse a run: finished problems are skipped, unfinished resumed"
+    )
     compare.add_argument(
         "--adapters",
         choices=["on", "off"],
@@ -211,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--dataset", default="builtin")
     ab.add_argument("--limit", type=int, help="only the first N problems")
     ab.add_argument("--mock", action="store_true", help="use the scripted fake model")
+    ab.add_argument("--run-id", help="reuse a run: finished problems are kept, unfinished resumed")
     add_run_options(ab)
 
     analyze = commands.add_parser("analyze", help="cluster the failures of result files")
@@ -222,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--dataset", default="builtin")
     evaluate.add_argument("--limit", type=int, help="only the first N problems")
     evaluate.add_argument("--mock", action="store_true", help="use the scripted fake model")
+    evaluate.add_argument(
+        "--run-id", help="reuse a run: finished problems are kept, unfinished resumed"
+    )
     evaluate.add_argument("--home", help="directory for logs and results (default: .hi_moe)")
 
     problems = commands.add_parser("problems", help="list the problems of a dataset")

@@ -10,6 +10,7 @@ from dataclasses import asdict
 from functools import partial
 
 from graph.context import Context
+from hi_moe.batch import Batch, new_run_id
 from hi_moe.call_log import CallLog
 from hi_moe.cli_runs import make_context
 from hi_moe.costs import load_prices
@@ -44,20 +45,22 @@ def cmd_compare(args: argparse.Namespace) -> int:
     skipped = len(store.done() & {p.id for p in problems})
     if skipped:
         console.print(f"{skipped} problems already done in {run_id}; skipping them")
+    batch = Batch(run_id)
     with progress_bar() as bar:
         job = bar.add_task(f"compare {args.dataset}", total=len(problems), completed=skipped)
         try:
             summaries = compare.run_compare(
-                problems, context, store, args.concurrency, args.mock,
+                problems, context, store, batch, args.dataset, args.concurrency, args.mock,
                 on_problem=lambda _: bar.advance(job), adapters=args.adapters,
             )  # fmt: skip
         except KeyboardInterrupt:
             console.print(f"\ninterrupted; finished problems are kept: --run-id {run_id}")
             return EXIT_INTERRUPTED
-    print_report(compare.render(summaries))
-    png = compare.chart(summaries, out_dir / f"{run_id}.png")
-    console.print(f"rows {store.path}\nchart {png}")
-    return 0
+    if summaries:
+        print_report(compare.render(summaries))
+        console.print(f"chart {compare.chart(summaries, out_dir / f'{run_id}.png')}")
+    console.print(f"rows {store.path}")
+    return batch.exit_code()
 
 
 def cmd_compare_runs(args: argparse.Namespace) -> int:
@@ -106,23 +109,28 @@ def cmd_ab_test(args: argparse.Namespace) -> int:
         raise UserError("give exactly two --variant NAME=prompt.md with different names")
     context = make_context(args)
     problems = single_problems(args.dataset, "ab-test", args.limit)
+    batch = Batch(args.run_id or new_run_id(f"ab-{args.tier}"))
     outcomes = []
     with progress_bar() as bar:
         for variant in variants:
             job = bar.add_task(f"variant {variant.name}", total=len(problems))
             outcomes.append(
-                ab_test.run_variant(
-                    problems, context, args.tier, variant, args.mock, partial(bar.advance, job)
-                )
-            )
+                ab_test.run_variant(problems, context, args.tier, variant, args.mock, batch,
+                                    args.dataset, partial(bar.advance, job))
+            )  # fmt: skip
     names = (variants[0].name, variants[1].name)
-    report = ab_test.compare_outcomes(args.tier, names, outcomes[0], outcomes[1])
-    print_report(ab_test.render(report))
+    paired = [p.id for p in problems if p.id in outcomes[0] and p.id in outcomes[1]]
+    data: dict = {"run_id": batch.run_id, "unfinished": [asdict(u) for u in batch.unfinished]}
+    if paired:
+        a, b = ([outcome[p] for p in paired] for outcome in outcomes)
+        report = ab_test.compare_outcomes(args.tier, names, a, b)
+        print_report(ab_test.render(report))
+        data.update(asdict(report))
     path = context.home_dir / "ab" / f"{args.tier}-{names[0]}-vs-{names[1]}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(asdict(report), indent=2))
+    path.write_text(json.dumps(data, indent=2))
     console.print(f"report {path}")
-    return 0
+    return batch.exit_code()
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -136,6 +144,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from evals.langsmith_eval import render, run_eval
 
     context = Context(**({"home": args.home} if args.home else {}))
-    summary = run_eval(args.dataset, context.home_dir, mock=args.mock, limit=args.limit)
+    batch = Batch(args.run_id or new_run_id("eval"))
+    summary = run_eval(args.dataset, context.home_dir, args.mock, args.limit, batch)
     print_report(render(summary))
-    return 0
+    path = context.home_dir / "eval" / f"{batch.run_id}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(asdict(summary), indent=2))
+    console.print(f"rows {path}")
+    return batch.exit_code()

@@ -5,31 +5,33 @@ from __future__ import annotations
 import argparse
 import json
 import time
-import uuid
 from dataclasses import asdict
 
 from graph.builder import build_graph
 from graph.checkpoint import open_checkpointer
 from graph.context import Context
 from graph.state import State
+from hi_moe.batch import Batch, give_up_line, new_run_id
 from hi_moe.checkpoint_prune import prune_finished
 from hi_moe.costs import load_prices
 from hi_moe.display import console, print_batch, print_result, print_step, progress_bar
 from hi_moe.errors import UserError
+from hi_moe.fake_endpoint import Faults
 from hi_moe.fleet import load_fleet
+from hi_moe.llm import EndpointError
 from hi_moe.problems import Problem, get_problem, load_dataset
 from hi_moe.projects import Project
-from hi_moe.run_registry import RunRecord, RunRegistry, new_record
+from hi_moe.run_registry import RunRecord, RunRegistry
 from hi_moe.runs import (
+    FINISHED,
     RunResult,
+    Solver,
     context_from_settings,
     finish,
-    hierarchy,
     model_endpoint,
     new_thread_id,
     run_thread,
-    saved_settings,
-    solve_problem,
+    solver,
 )
 
 
@@ -79,33 +81,28 @@ def check_new_thread(args: argparse.Namespace, registry: RunRegistry, graph) -> 
 
 def solve_one(
     args: argparse.Namespace,
-    graph,
-    live: Context,
-    registry: RunRegistry,
+    solving: Solver,
     problem: Problem | Project,
-    target: str,
+    thread_id: str,
     verbose: bool,
 ) -> RunResult:
-    """Run one problem in a new thread, grade it, record and (when verbose) print it."""
-    thread_id = args.thread or new_thread_id(problem.id)
-    record = new_record(
-        thread_id,
-        problem.id,
-        args.dataset,
-        target,
-        saved_settings(live),
-        mock=args.mock,
-        mock_wrong_tries=args.mock_wrong_tries,
-    )
-    registry.add(record)
+    """Run one problem in its thread, grade it and (when verbose) print it."""
     if verbose:
         console.print(f"[bold]{problem.id}[/] {problem.title}  thread {thread_id}")
     on_step = print_step if verbose and not args.quiet else None
-    result, path = solve_problem(graph, live, problem, thread_id, on_step)
-    registry.finish(thread_id, result.status, str(path))
+    result, path = solving.solve(problem, thread_id, on_step)
     if verbose:
         print_result(result, str(path))
     return result
+
+
+def mock_faults(args: argparse.Namespace) -> Faults | None:
+    """The fault plan of `--mock-faults RATE --mock-seed N`, if asked for."""
+    if args.mock_faults is None:
+        return None
+    if not args.mock or not 0 <= args.mock_faults <= 1:
+        raise UserError("--mock-faults takes a rate from 0 to 1 and needs --mock")
+    return Faults(args.mock_faults, args.mock_seed)
 
 
 def cmd_solve(args: argparse.Namespace) -> int:
@@ -119,28 +116,39 @@ def cmd_solve(args: argparse.Namespace) -> int:
     problems = selected_problems(args)
     if args.thread and len(problems) > 1:
         raise UserError("--thread names one run; use it with a single --problem")
+    faults = mock_faults(args)
     registry = RunRegistry(context.home_dir / "runs.sqlite")
     target = checkpoint_target(args, context)
     mock = problems if args.mock else None
     single = len(problems) == 1
-    results: list[RunResult] = []
+    batch = Batch(args.run_id or new_run_id("solve"))
     with (
-        hierarchy(context, target, mock, args.mock_wrong_tries, args.mock_latency) as (graph, live),
+        solver(context, target, args.dataset, batch.run_id, mock, args.mock_wrong_tries,
+               args.mock_latency, faults) as solving,
         progress_bar(disable=single) as bar,
-    ):
-        check_new_thread(args, registry, graph)
+    ):  # fmt: skip
+        check_new_thread(args, registry, solving.graph)
         job = bar.add_task("solving", total=len(problems))
-        for problem in problems:
+
+        def work(problem: Problem | Project, thread_id: str) -> RunResult:
             bar.update(job, description=f"solving {problem.id}")
-            results.append(solve_one(args, graph, live, registry, problem, target, single))
-            bar.advance(job)
+            return solve_one(args, solving, problem, thread_id, single)
+
+        def thread_of(problem: Problem | Project) -> str:
+            return args.thread or solving.thread_for(problem.id, new_thread_id(problem.id))
+
+        results = batch.run(problems, thread_of, work, after=lambda _: bar.advance(job))
     if not single:
         print_batch(results)
-        stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-        summary = context.home_dir / "results" / f"batch-{stamp}.json"
-        summary.write_text(json.dumps([asdict(r) for r in results], indent=2))
+        summary = context.home_dir / "results" / f"batch-{batch.run_id}.json"
+        summary.parent.mkdir(parents=True, exist_ok=True)
+        rows = [asdict(r) for r in results] + [asdict(u) for u in batch.unfinished]
+        summary.write_text(json.dumps(rows, indent=2))
         console.print(f"batch result {summary}")
-    return 0
+    if faults is not None:
+        drawn = ", ".join(f"{kind} {count}" for kind, count in sorted(faults.drawn.items()))
+        console.print(f"mock faults injected: {drawn or 'none'}", soft_wrap=True)
+    return batch.exit_code()
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -165,18 +173,21 @@ def cmd_resume(args: argparse.Namespace) -> int:
             return 0
         console.print(f"resuming {args.thread_id} before {', '.join(snapshot.next)}")
         mock = [problem] if record.mock else None
-        with model_endpoint(context, mock, record.mock_wrong_tries) as live:
+        with model_endpoint(
+            context, mock, record.mock_wrong_tries, resumed=[args.thread_id]
+        ) as live:
             started = time.perf_counter()
-            state = run_thread(graph, args.thread_id, live, None, print_step)
+            try:
+                state = run_thread(graph, args.thread_id, live, None, print_step)
+            except EndpointError as exc:
+                line = give_up_line(record.problem_id, args.thread_id, str(exc))
+                raise EndpointError(line) from exc
             result, path = finish(
                 args.thread_id, state, problem, time.perf_counter() - started, live
             )
     RunRegistry(home / "runs.sqlite").finish(args.thread_id, result.status, str(path))
     print_result(result, str(path))
     return 0
-
-
-FINISHED = ("solved", "partial", "failed")
 
 
 def thread_status(graph, thread_id: str) -> tuple[str, int]:

@@ -11,7 +11,7 @@ from rich.progress import Progress, TaskID
 from graph.context import Context
 from hi_moe.display import console, progress_bar
 from hi_moe.endpoints import MODAL_KEY_ENV, MODAL_URL_ENV, required_models
-from hi_moe.errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, UserError
+from hi_moe.errors import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_USER_ERROR, UserError
 from hi_moe.problems import load_dataset
 
 if TYPE_CHECKING:
@@ -91,13 +91,14 @@ class BenchProgress:
 
 
 def bench_exit_code(outcomes: list[Outcome]) -> int:
-    """130 after Ctrl-C, 2 if a suite failed on bad input or setup, 1 if one crashed, else 0."""
+    """130 after Ctrl-C, 2 if a suite failed on bad input or setup, 1 if one crashed or left
+    problems unfinished (the endpoint gave up on them), else 0."""
     if any(o.status == "interrupted" for o in outcomes):
         return EXIT_INTERRUPTED
     failed = [o for o in outcomes if o.status == "failed"]
-    if not failed:
-        return 0
-    return EXIT_USER_ERROR if any(o.user_error for o in failed) else 1
+    if any(o.user_error for o in failed):
+        return EXIT_USER_ERROR
+    return EXIT_INCOMPLETE if failed or any(o.status == "incomplete" for o in outcomes) else 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

@@ -2,7 +2,9 @@
 
 Specialists answer with the reference solution of the problem whose statement is in their
 prompt (after `wrong_tries` deliberately wrong answers, to exercise self-correction); the
-architect, dispatcher and monitor answer with valid JSON derived from their prompts.
+architect, dispatcher and monitor answer with valid JSON derived from their prompts. Tries are
+counted per problem; a resumed thread's earlier tries are counted from the replies it got
+(`answered`), so a resumed run answers as the uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections import Counter
+from collections.abc import Iterable
 
 from hi_moe.problems import Problem
 from hi_moe.projects import Project
@@ -17,20 +21,40 @@ from hi_moe.projects import Project
 PARTS = re.compile(r"^- (\w+): ", re.MULTILINE)
 PARTS_HEADING = "Parts to plan now:"
 ALLOWED = re.compile(r"Allowed decisions: (.+)\.")
-WRONG_CODE = "```python\ndef wrong():\n    return None\n```\nCONFIDENCE: 0.9"
+
+
+def wrong_answer(problem: Problem) -> str:
+    """A deliberately wrong specialist reply, naming its problem (so it can be counted later)."""
+    code = f"# a wrong try at {problem.id}\ndef wrong():\n    return None\n"
+    return f"```python\n{code}```\nCONFIDENCE: 0.9"
+
+
+def right_answer(problem: Problem) -> str:
+    return f"```python\n{problem.reference}\n```\nCONFIDENCE: 0.9"
 
 
 class ScriptedModel:
     """A `Responder` for FakeEndpoint that plays every tier."""
 
-    def __init__(self, problems: list[Problem | Project], wrong_tries: int = 0) -> None:
+    def __init__(
+        self,
+        problems: list[Problem | Project],
+        wrong_tries: int = 0,
+        answered: Iterable[str] = (),
+    ) -> None:
+        """`answered`: replies the threads this run resumes got earlier; they count as tries."""
         self.problems = [
             part
             for problem in problems
             for part in (problem.parts if isinstance(problem, Project) else [problem])
         ]
         self.wrong_tries = wrong_tries
-        self._tries: dict[str, int] = {}
+        answers = {
+            reply: problem.id
+            for problem in self.problems
+            for reply in (wrong_answer(problem), right_answer(problem))
+        }
+        self._tries = Counter(answers[reply] for reply in answered if reply in answers)
         self._lock = threading.Lock()
 
     def __call__(self, model: str, messages: list[dict], response_format: dict | None) -> str:
@@ -69,9 +93,7 @@ class ScriptedModel:
         for problem in self.problems:
             if problem.statement[:200] in prompt:
                 with self._lock:
-                    tries = self._tries.get(problem.id, 0)
-                    self._tries[problem.id] = tries + 1
-                if tries < self.wrong_tries:
-                    return WRONG_CODE
-                return f"```python\n{problem.reference}\n```\nCONFIDENCE: 0.9"
+                    tries = self._tries[problem.id]
+                    self._tries[problem.id] += 1
+                return wrong_answer(problem) if tries < self.wrong_tries else right_answer(problem)
         return "```python\npass\n```\nCONFIDENCE: 0.1"

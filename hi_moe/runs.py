@@ -6,7 +6,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -15,17 +15,20 @@ from langgraph.graph.state import CompiledStateGraph
 
 from graph.context import Context
 from graph.state import FinalReport, State, Usage
+from hi_moe.call_log import CallLog
 from hi_moe.costs import cost_by_tier, load_prices
 from hi_moe.endpoints import client_for, required_models
-from hi_moe.fake_endpoint import FakeEndpoint
+from hi_moe.fake_endpoint import FakeEndpoint, Faults
 from hi_moe.grading import Grade, grade
 from hi_moe.mock_model import ScriptedModel
 from hi_moe.problems import Problem
 from hi_moe.projects import Project
+from hi_moe.run_registry import RunRegistry, new_record
 
 RESULT_VERSION = 1
 StepCallback = Callable[[str, dict], None]
 EPHEMERAL_SETTINGS = {"base_url", "api_key"}
+FINISHED = ("solved", "partial", "failed")
 
 
 def new_thread_id(problem_id: str) -> str:
@@ -48,12 +51,19 @@ def model_endpoint(
     mock_problems: list[Problem | Project] | None = None,
     mock_wrong_tries: int = 0,
     mock_latency_s: float = 0.0,
+    mock_faults: Faults | None = None,
+    resumed: Iterable[str] = (),
 ) -> Iterator[Context]:
-    """The context with a live endpoint: the scripted mock, the embedded model, or as given."""
+    """The context with a live endpoint: the scripted mock, the embedded model, or as given.
+
+    The mock counts the tries the `resumed` threads already made (from the call log).
+    """
     if mock_problems is not None:
-        model = ScriptedModel(mock_problems, wrong_tries=mock_wrong_tries)
+        log = CallLog(context.call_log_path)
+        answered = [c.reply for t in resumed for c in log.for_thread(t) if c.ok and c.reply]
+        model = ScriptedModel(mock_problems, mock_wrong_tries, answered)
         models = sorted(required_models(context))
-        with FakeEndpoint(models, model, latency_s=mock_latency_s) as endpoint:
+        with FakeEndpoint(models, model, mock_latency_s, faults=mock_faults) as endpoint:
             yield replace(context, base_url=endpoint.base_url)
         return
     if context.endpoint == "local" and not context.base_url:
@@ -88,6 +98,10 @@ class RunResult:
     routines: list[dict] = field(default_factory=list)
     """Routines the architect was shown, each with whether the parts it was shown for got solved."""
     version: int = RESULT_VERSION
+
+    @classmethod
+    def read(cls, path: Path) -> RunResult:
+        return cls(**json.loads(path.read_text()))
 
     def write(self, directory: Path) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
@@ -145,19 +159,6 @@ def run_thread(
     return State.model_validate(graph.get_state(config).values)
 
 
-def solve_problem(
-    graph: CompiledStateGraph,
-    context: Context,
-    problem: Problem | Project,
-    thread_id: str,
-    on_step: StepCallback | None = None,
-) -> tuple[RunResult, Path]:
-    """Solve one problem in a new thread, then grade it and write its result JSON."""
-    started = time.perf_counter()
-    state = run_thread(graph, thread_id, context, {"task": problem.visible_task()}, on_step)
-    return finish(thread_id, state, problem, time.perf_counter() - started, context)
-
-
 @contextmanager
 def hierarchy(
     context: Context,
@@ -165,17 +166,89 @@ def hierarchy(
     mock_problems: list[Problem | Project] | None = None,
     mock_wrong_tries: int = 0,
     mock_latency_s: float = 0.0,
+    mock_faults: Faults | None = None,
+    resumed: Iterable[str] = (),
 ) -> Iterator[tuple[CompiledStateGraph, Context]]:
     """A checkpointed graph and the live context (endpoint up, model names checked)."""
     from graph.builder import build_graph
     from graph.checkpoint import open_checkpointer
 
-    with (
-        open_checkpointer(checkpoint) as saver,
-        model_endpoint(context, mock_problems, mock_wrong_tries, mock_latency_s) as live,
-    ):
+    mock = (mock_problems, mock_wrong_tries, mock_latency_s, mock_faults, resumed)
+    with open_checkpointer(checkpoint) as saver, model_endpoint(context, *mock) as live:
         client_for(live)
         yield build_graph(saver), live
+
+
+@dataclass
+class Solver:
+    """Solves problems in registered threads, so `hi-moe resume` can continue any of them.
+
+    A later run with the same `run_id` finds the run's threads again: a finished one gives its
+    stored result, an unfinished one resumes from its last checkpoint.
+    """
+
+    graph: CompiledStateGraph
+    context: Context
+    """The live context (endpoint up)."""
+    checkpoint: str
+    dataset: str
+    run_id: str
+    mock: bool = False
+    mock_wrong_tries: int = 0
+
+    def registry(self) -> RunRegistry:
+        """The run registry (a connection per use: problems may run on several threads)."""
+        return RunRegistry(self.context.home_dir / "runs.sqlite")
+
+    def thread_for(self, problem_id: str, new: str) -> str:
+        """The run's latest thread for the problem, else `new`."""
+        earlier = [r for r in self.registry().for_run(self.run_id) if r.problem_id == problem_id]
+        return earlier[-1].thread_id if earlier else new
+
+    def solve(
+        self, problem: Problem | Project, thread_id: str, on_step: StepCallback | None = None
+    ) -> tuple[RunResult, Path]:
+        """The problem's graded result in `thread_id`: run anew, resumed, or as stored."""
+        registry = self.registry()
+        record = registry.get(thread_id)
+        stored = Path(record.result_path) if record and record.result_path else None
+        if record is not None and record.status in FINISHED and stored and stored.is_file():
+            return RunResult.read(stored), stored
+        if record is None:
+            settings = saved_settings(self.context)
+            registry.add(
+                new_record(thread_id, problem.id, self.dataset, self.checkpoint, settings,
+                           self.mock, self.mock_wrong_tries, self.run_id)
+            )  # fmt: skip
+        config = {"configurable": {"thread_id": thread_id}}
+        resuming = bool(self.graph.get_state(config).values)
+        graph_input = None if resuming else {"task": problem.visible_task()}
+        started = time.perf_counter()
+        state = run_thread(self.graph, thread_id, self.context, graph_input, on_step)
+        wall_s = time.perf_counter() - started
+        result, path = finish(thread_id, state, problem, wall_s, self.context)
+        registry.finish(thread_id, result.status, str(path))
+        return result, path
+
+
+@contextmanager
+def solver(
+    context: Context,
+    checkpoint: str,
+    dataset: str,
+    run_id: str,
+    mock_problems: list[Problem | Project] | None = None,
+    mock_wrong_tries: int = 0,
+    mock_latency_s: float = 0.0,
+    mock_faults: Faults | None = None,
+) -> Iterator[Solver]:
+    """A Solver on a live endpoint; the mock is told the run's unfinished threads."""
+    earlier = RunRegistry(context.home_dir / "runs.sqlite").for_run(run_id)
+    resumed = [r.thread_id for r in earlier if r.status not in FINISHED]
+    mock = (mock_problems, mock_wrong_tries, mock_latency_s, mock_faults, resumed)
+    with hierarchy(context, checkpoint, *mock) as (graph, live):
+        yield Solver(graph, live, checkpoint, dataset, run_id, mock_problems is not None,
+                     mock_wrong_tries)  # fmt: skip
 
 
 def finish(

@@ -7,6 +7,9 @@ import pytest
 from evals.ab_test import compare_outcomes
 from evals.stats import mcnemar_exact, paired_bootstrap
 from hi_moe.cli import main
+from hi_moe.errors import EXIT_INCOMPLETE
+from hi_moe.llm import EndpointError
+from hi_moe.runs import Solver
 
 
 def test_mcnemar_exact_matches_the_binomial_test():
@@ -40,3 +43,30 @@ def test_bad_variants_are_clear_errors(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().out
     assert main([*base, "--variant", "A=prompts/specialist.md"]) == 2
     assert "exactly two" in capsys.readouterr().out
+
+
+def test_a_problem_given_up_under_one_variant_is_left_out_and_the_run_id_resumes_it(
+    tmp_path, capsys, monkeypatch
+):
+    real = Solver.solve
+
+    def flaky(self, problem, thread_id, on_step=None):
+        if problem.id == "builtin/1" and "-B-" in thread_id:
+            raise EndpointError("http://x/v1 timed out (gave up after 4 tries)")
+        return real(self, problem, thread_id, on_step)
+
+    monkeypatch.setattr(Solver, "solve", flaky)
+    args = ["ab-test", "--tier", "specialist", "--variant", "A=prompts/specialist.md",
+            "--variant", "B=prompts/specialist_terse.md", "--mock", "--limit", "2",
+            "--home", str(tmp_path), "--run-id", "ab1"]  # fmt: skip
+    assert main(args) == EXIT_INCOMPLETE
+    report = json.loads((tmp_path / "ab" / "specialist-A-vs-B.json").read_text())
+    assert report["problems"] == 1 and report["run_id"] == "ab1"
+    [unfinished] = report["unfinished"]
+    assert unfinished["problem_id"] == "builtin/1" and "-B-" in unfinished["thread_id"]
+    assert "gave up on builtin/1" in capsys.readouterr().err
+
+    monkeypatch.setattr(Solver, "solve", real)
+    assert main(args) == 0
+    report = json.loads((tmp_path / "ab" / "specialist-A-vs-B.json").read_text())
+    assert report["problems"] == 2 and report["unfinished"] == []

@@ -99,7 +99,7 @@ def test_a_failing_suite_is_reported_and_the_others_still_run(tmp_path, monkeypa
 
 
 def test_the_model_suite_reports_the_problems_finished_before_ctrl_c(tmp_path, monkeypatch, capsys):
-    def stopped(problems, context, store, concurrency=1, mock=False, on_problem=None):
+    def stopped(problems, context, store, *args, **kwargs):
         first = problems[0].id
         store.add([compare.Row(first, "baseline", True, 10, 1, 0.1, False),
                    compare.Row(first, "hierarchy", False, 50, 3, 0.5, True)])  # fmt: skip

@@ -3,8 +3,12 @@
 import json
 import sqlite3
 
+from evals import compare
 from hi_moe.cli import main
+from hi_moe.errors import EXIT_INCOMPLETE
+from hi_moe.llm import EndpointError
 from hi_moe.problems import load_dataset
+from hi_moe.run_registry import RunRegistry
 
 
 def baseline_calls(home) -> int:
@@ -65,3 +69,31 @@ def test_compare_ab_test_and_eval_refuse_the_multi_part_projects(tmp_path, capsy
         out = capsys.readouterr().out
         assert f"{command[0]} works on single problems" in out and "bench horizon" in out
     assert not (tmp_path / "compare").exists()
+
+
+def test_a_problem_the_endpoint_gives_up_on_is_unfinished_and_the_run_id_resumes_it(
+    tmp_path, capsys, monkeypatch
+):
+    real = compare.solve_baseline
+
+    def flaky(context, problem, thread_id):
+        if problem.id == "builtin/1":
+            raise EndpointError("http://x/v1 answered HTTP 503 (gave up after 4 tries)")
+        return real(context, problem, thread_id)
+
+    monkeypatch.setattr(compare, "solve_baseline", flaky)
+    args = ["compare", "--mock", "--limit", "3", "--home", str(tmp_path), "--run-id", "r2"]
+    assert main(args) == EXIT_INCOMPLETE
+    data = json.loads((tmp_path / "compare" / "r2.json").read_text())
+    assert {r["problem_id"] for r in data["rows"]} == {"builtin/0", "builtin/2"}
+    [unfinished] = data["unfinished"]
+    thread = unfinished["thread_id"]
+    assert unfinished["problem_id"] == "builtin/1" and thread.endswith("-hierarchy")
+    assert f"gave up on builtin/1 in thread {thread}" in capsys.readouterr().err
+
+    monkeypatch.setattr(compare, "solve_baseline", real)
+    assert main(args) == 0
+    data = json.loads((tmp_path / "compare" / "r2.json").read_text())
+    assert len(data["rows"]) == 6 and data["unfinished"] == []
+    runs = RunRegistry(tmp_path / "runs.sqlite").for_run("r2")
+    assert [r.thread_id for r in runs if r.problem_id == "builtin/1"] == [thread]

@@ -19,7 +19,10 @@ from evals.langsmith_eval import (
     run_eval,
     synced_examples,
 )
+from hi_moe.errors import EXIT_INCOMPLETE
+from hi_moe.llm import EndpointError
 from hi_moe.problems import load_dataset
+from hi_moe.runs import Solver
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
@@ -193,3 +196,31 @@ def test_eval_command_runs_offline_through_langsmith_evaluate(tmp_path, capsys):
                  "--home", str(tmp_path)]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert "builtin/0" in out and "builtin/1" in out and "mean" in out
+
+
+def test_eval_keeps_going_past_a_given_up_problem_and_the_run_id_resumes_it(
+    tmp_path, capsys, monkeypatch
+):
+    from hi_moe.cli import main
+
+    real = Solver.solve
+
+    def flaky(self, problem, thread_id, on_step=None):
+        if problem.id == "builtin/0":
+            raise EndpointError("http://x/v1 answered HTTP 500 (gave up after 4 tries)")
+        return real(self, problem, thread_id, on_step)
+
+    monkeypatch.setattr(Solver, "solve", flaky)
+    args = ["eval", "--mock", "--limit", "2", "--home", str(tmp_path), "--run-id", "e1"]
+    assert main(args) == EXIT_INCOMPLETE
+    data = json.loads((tmp_path / "eval" / "e1.json").read_text())
+    statuses = {row["problem_id"]: row["status"] for row in data["rows"]}
+    assert statuses == {"builtin/0": "unfinished", "builtin/1": "solved"}
+    assert data["means"]["hidden_pass"] == 1.0  # the unfinished problem has no score
+    [unfinished] = data["unfinished"]
+    assert f"gave up on builtin/0 in thread {unfinished['thread_id']}" in capsys.readouterr().err
+
+    monkeypatch.setattr(Solver, "solve", real)
+    assert main(args) == 0
+    data = json.loads((tmp_path / "eval" / "e1.json").read_text())
+    assert {row["status"] for row in data["rows"]} == {"solved"} and data["unfinished"] == []

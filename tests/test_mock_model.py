@@ -4,7 +4,7 @@ import json
 
 from hi_moe.extraction import extract_code, extract_confidence
 from hi_moe.grading import grade
-from hi_moe.mock_model import WRONG_CODE, ScriptedModel
+from hi_moe.mock_model import ScriptedModel, wrong_answer
 from hi_moe.problems import get_problem
 
 REVERSE = get_problem("builtin/0")
@@ -30,16 +30,23 @@ def test_wrong_tries_come_first_then_the_reference():
     model = ScriptedModel([REVERSE], wrong_tries=2)
     prompt = f"Task:\n{REVERSE.statement}"
     replies = [ask(model, prompt) for _ in range(3)]
-    assert replies[:2] == [WRONG_CODE, WRONG_CODE]
+    assert replies[:2] == [wrong_answer(REVERSE)] * 2
     assert not grade(REVERSE, extract_code(replies[0])).passed
     assert grade(REVERSE, extract_code(replies[2])).passed
 
 
 def test_wrong_tries_are_counted_per_problem():
     model = ScriptedModel([REVERSE, GCD], wrong_tries=1)
-    assert ask(model, REVERSE.statement) == WRONG_CODE
-    assert ask(model, GCD.statement) == WRONG_CODE
+    assert ask(model, REVERSE.statement) == wrong_answer(REVERSE)
+    assert ask(model, GCD.statement) == wrong_answer(GCD)
     assert REVERSE.reference.strip() in ask(model, REVERSE.statement)
+
+
+def test_replies_a_resumed_thread_already_got_count_as_tries():
+    model = ScriptedModel([REVERSE, GCD], wrong_tries=2, answered=[wrong_answer(REVERSE), "{}"])
+    assert ask(model, REVERSE.statement) == wrong_answer(REVERSE)
+    assert REVERSE.reference.strip() in ask(model, REVERSE.statement)
+    assert ask(model, GCD.statement) == wrong_answer(GCD)
 
 
 def test_math_problem_answers_with_a_program_that_grades():

@@ -87,6 +87,38 @@ def test_killed_run_resumes_without_repeating_finished_calls(tmp_path, kill_befo
     assert logged_calls(home, thread) == after
 
 
+def test_a_resumed_mock_counts_the_wrong_tries_its_thread_already_made(tmp_path):
+    """Killed during the retry after one scripted wrong try, the resumed run answers right at
+    once, as the uninterrupted run does (the mock counts the tries from the thread)."""
+    home, thread = tmp_path / "home", "wrong-try-then-killed"
+    solve = subprocess.Popen(
+        [*HI_MOE, "solve", "--mock", "--problem", "2", "--thread", thread,
+         "--mock-wrong-tries", "1", "--mock-latency", str(LATENCY_S), "--home", str(home),
+         "--quiet"],
+        env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not (
+        next_nodes(home, thread) == ("specialist",)
+        and logged_calls(home, thread).count("specialist") == 1
+    ):
+        assert solve.poll() is None, "the run ended before it could be killed"
+        assert time.monotonic() < deadline, "the run made no progress"
+        time.sleep(0.05)
+    time.sleep(LATENCY_S / 4)  # inside the retry's LLM call
+    solve.send_signal(signal.SIGKILL)
+    solve.wait()
+
+    resumed = subprocess.run(
+        [*HI_MOE, "resume", thread, "--home", str(home)],
+        env=env(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert logged_calls(home, thread) == ["architect", "dispatcher", "specialist", "specialist"]
+    result = result_of(home, thread)
+    assert result["hidden"]["passed"] and len(result["attempts"]) == 2
+
+
 PROJECT = "project/text-stats"
 
 
