@@ -17,6 +17,7 @@ from evals.bench_common import Tick, markdown_table, no_tick
 from graph.context import Context
 from hi_moe.batch import Batch
 from hi_moe.call_log import CallLog, CallRecord
+from hi_moe.models import model_label
 from hi_moe.problems import load_dataset
 from hi_moe.runs import new_thread_id
 
@@ -75,11 +76,7 @@ def model_name(context: Context, mock: bool) -> str:
         return "scripted mock"
     if context.endpoint != "local" or context.base_url:
         return context.base_url or context.endpoint
-    if context.local_model_path:
-        return Path(context.local_model_path).name
-    from hi_moe.local_server import default_gguf
-
-    return default_gguf().name
+    return model_label(context.model)
 
 
 def rate(tokens: int, seconds: float) -> float:

