@@ -130,17 +130,21 @@ def check_adapters(
     embedded endpoint (the only one whose adapters this process controls). The scripted
     mock serves no adapters, so only an explicit `on` is checked there."""
     from hi_moe.adapter_meta import check_uncontaminated, fleet_adapters
+    from hi_moe.models import model_label
     from hi_moe.splits import problem_ids
 
     if mock and adapters != "on":
         return
-    served = fleet_adapters(context.fleet_path)
+    model = model_label(context.model)
+    served = fleet_adapters(context)
     if adapters == "off":
         if context.endpoint != "local" or context.base_url:
             raise UserError("--adapters off needs the embedded local endpoint")
         return
     if adapters == "on" and not served:
-        raise UserError('--adapters on: fleet.toml names no adapter (adapter = "...")')
+        raise UserError(
+            f"--adapters on: no adapter is trained for {model} (make adapters MODEL={model})"
+        )
     check_uncontaminated(served.values(), problem_ids(problems))
 
 

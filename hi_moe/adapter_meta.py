@@ -13,8 +13,12 @@ import json
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hi_moe.errors import UserError
+
+if TYPE_CHECKING:
+    from graph.context import Context
 
 METADATA_FILE = "metadata.json"
 GGUF_FILE = "adapter.gguf"
@@ -25,21 +29,30 @@ class AdapterError(UserError):
     """An adapter is missing, unreadable, for another base model or trained on test problems."""
 
 
-def fleet_adapter(fleet_path: str, adapter: str | None) -> str | None:
-    """An adapter path of fleet.toml, resolved against the fleet file's directory."""
+def fleet_adapter(fleet_path: str, adapter: str | None, model: str) -> str | None:
+    """The adapter file fleet.toml names for `model` (`{model}` in its path), resolved against
+    the fleet file's directory; None when no adapter is trained for that model."""
     if adapter is None:
         return None
-    return str(Path(fleet_path).resolve().parent / Path(adapter).expanduser())
+    path = Path(fleet_path).resolve().parent / Path(adapter.format(model=model)).expanduser()
+    return str(path) if path.is_file() else None
 
 
-def fleet_adapters(fleet_path: str) -> dict[str, Path]:
-    """Specialist name -> adapter file, for every specialist of the fleet that names one."""
+def fleet_adapters(context: Context) -> dict[str, Path]:
+    """Specialist name -> adapter file, for the specialists with an adapter for the model."""
+    return {name: Path(path) for name, path in specialist_adapters(context).items() if path}
+
+
+def specialist_adapters(context: Context) -> dict[str, str | None]:
+    """Every specialist of the context's fleet -> its adapter for the context's model, or None
+    (it runs on the base model)."""
     from hi_moe.fleet import load_fleet
+    from hi_moe.models import model_label
 
+    model = model_label(context.model)
     return {
-        s.name: Path(fleet_adapter(fleet_path, s.adapter) or "")
-        for s in load_fleet(fleet_path).specialists
-        if s.adapter
+        s.name: fleet_adapter(context.fleet_path, s.adapter, model)
+        for s in load_fleet(context.fleet_path).specialists
     }
 
 

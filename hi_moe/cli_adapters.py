@@ -10,9 +10,16 @@ import subprocess
 from pathlib import Path
 
 from graph.context import Context
-from hi_moe.adapter_meta import METADATA_FILE, AdapterError, check_rank, read_metadata
+from hi_moe.adapter_meta import (
+    METADATA_FILE,
+    AdapterError,
+    check_rank,
+    read_metadata,
+    specialist_adapters,
+)
 from hi_moe.display import console
 from hi_moe.errors import UserError
+from hi_moe.models import DEFAULT_MODEL, MODELS, model_label
 
 ADAPTERS_DIR = Path("adapters")
 VOLUME = "hi-moe-adapters"
@@ -29,9 +36,15 @@ def add_adapter_commands(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--rank", type=int, default=8, help="LoRA rank (default 8)")
     train.add_argument("--steps", type=int, default=60, help="optimizer steps (default 60)")
     train.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--out", type=Path, help="output directory (default adapters/SPECIALIST)")
-    train.add_argument("--base", help="base model: a .gguf file or HF id (default: SmolLM2)")
+    train.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    train.add_argument(
+        "--out", type=Path, help="output directory (default adapters/BASE/SPECIALIST)"
+    )
+    train.add_argument(
+        "--base",
+        help=f"base model: {', '.join(MODELS)} (default {DEFAULT_MODEL}), a .gguf file "
+        "or a Hugging Face id",
+    )
     train.add_argument("--no-gguf", action="store_true", help="skip the llama.cpp GGUF file")
 
     adapters = commands.add_parser("adapters", help="adapter training data, upload, listing")
@@ -50,20 +63,26 @@ def add_adapter_commands(commands: argparse._SubParsersAction) -> None:
     build.add_argument("--home", help="directory of the default checkpoints (default .hi_moe)")
 
     push = actions.add_parser("push", help="upload one adapter directory to the Modal Volume")
-    push.add_argument("name", help="adapter name: the directory adapters/NAME")
+    push.add_argument("name", help="specialist: the directory adapters/MODEL/NAME")
+    push.add_argument(
+        "--model", default=DEFAULT_MODEL, help=f"its base model (default {DEFAULT_MODEL})"
+    )
     push.add_argument("--dir", type=Path, default=ADAPTERS_DIR, help="adapters root")
-    push.add_argument("--volume", default=VOLUME)
+    push.add_argument("--volume", default=VOLUME, help=f"Modal Volume (default {VOLUME})")
     push.add_argument("--dry-run", action="store_true", help="print the command, run nothing")
 
-    listing = actions.add_parser("list", help="trained adapters and their metadata")
+    listing = actions.add_parser("list", help="trained adapters, and what each specialist runs")
     listing.add_argument("--dir", type=Path, default=ADAPTERS_DIR, help="adapters root")
+    listing.add_argument(
+        "--model", help=f"the served model whose specialists to show (default {DEFAULT_MODEL})"
+    )
 
 
 def cmd_train_adapter(args: argparse.Namespace) -> int:
     from hi_moe.adapter_training import train_adapter
     from hi_moe.display import progress_bar
 
-    out = args.out or ADAPTERS_DIR / args.specialist
+    out = args.out or ADAPTERS_DIR / model_label(args.base or "") / args.specialist
     with progress_bar() as bar:
         job = bar.add_task(f"training {args.specialist}", total=args.steps)
 
@@ -145,7 +164,7 @@ def check_pushable(adapter_dir: Path, environ: dict[str, str] | None = None) -> 
 
 
 def push(args: argparse.Namespace) -> int:
-    adapter_dir = args.dir / args.name
+    adapter_dir = args.dir / args.model / args.name
     if not (adapter_dir / METADATA_FILE).is_file():
         raise AdapterError(f"no adapter at {adapter_dir} (train it: hi-moe train-adapter)")
     check_pushable(adapter_dir)
@@ -165,14 +184,17 @@ def push(args: argparse.Namespace) -> int:
 
 
 def list_adapters(args: argparse.Namespace) -> int:
-    found = sorted(p.parent for p in args.dir.glob(f"*/{METADATA_FILE}"))
+    found = sorted(p.parent for p in args.dir.glob(f"**/{METADATA_FILE}"))
     if not found:
-        console.print(f"no adapters under {args.dir}: make adapters trains them")
-        return 0
+        console.print(f"no adapters under {args.dir}: make adapters MODEL=... trains them")
     for adapter in found:
         meta = read_metadata(adapter)
         summary = {k: meta.get(k) for k in ("specialist", "base_model", "rank", "steps", "split")}
         summary["problems"] = len(meta["problem_ids"])
         summary["loss"] = f"{meta.get('loss_before')} -> {meta.get('loss_after')}"
         console.print(f"{adapter}: {json.dumps(summary)}")
+    context = Context(**({"model": args.model} if args.model else {}))
+    console.print(f"\nspecialists on {model_label(context.model)}:")
+    for name, adapter in specialist_adapters(context).items():
+        console.print(f"  {name}: {adapter or 'base model (no adapter for this model)'}")
     return 0

@@ -7,7 +7,7 @@ llama.cpp computes `W x + (alpha / rank) * B A x`, like PEFT with `lora_alpha = 
 
 The GGUF conversion of llama models permutes the rows of the Q and K projections (to the
 interleaved rotary layout llama.cpp uses); the product B A must be permuted the same way, which
-is done on the rows of B.
+is done on the rows of B. Qwen2 models keep the Hugging Face layout (no permutation).
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ MODULE_NAMES = {
     "mlp.up_proj": "ffn_up",
     "mlp.down_proj": "ffn_down",
 }
-SUPPORTED_ARCHITECTURES = {"llama", "mistral"}
+PERMUTED_ARCHITECTURES = {"llama", "mistral"}
+"""Served by llama.cpp as `llama`, with Q/K rows permuted by its conversion."""
+SUPPORTED_ARCHITECTURES = PERMUTED_ARCHITECTURES | {"qwen2"}
 PEFT_KEY = re.compile(r"layers\.(\d+)\.(\w+\.\w+)\.lora_([AB])\.weight$")
 
 
@@ -54,9 +56,9 @@ def gguf_tensor_name(peft_key: str) -> tuple[str, str] | None:
 
 
 def lora_tensors(
-    state: Mapping[str, np.ndarray], n_head: int, n_head_kv: int
+    state: Mapping[str, np.ndarray], n_head: int, n_head_kv: int, permute: bool = True
 ) -> dict[str, np.ndarray]:
-    """GGUF tensor name -> F32 array, with the Q/K permutation applied to lora_b."""
+    """GGUF tensor name -> F32 array, with the Q/K permutation applied to lora_b if asked."""
     tensors: dict[str, np.ndarray] = {}
     for key, value in state.items():
         named = gguf_tensor_name(key)
@@ -64,9 +66,9 @@ def lora_tensors(
             raise ValueError(f"cannot map LoRA weight {key!r} to a llama.cpp tensor")
         base, which = named
         array = np.ascontiguousarray(value, dtype=np.float32)
-        if which == "b" and ".attn_q." in base:
+        if permute and which == "b" and ".attn_q." in base:
             array = permute_rows(array, n_head, n_head)
-        elif which == "b" and ".attn_k." in base:
+        elif permute and which == "b" and ".attn_k." in base:
             array = permute_rows(array, n_head, n_head_kv)
         tensors[f"{base}.lora_{which}"] = np.ascontiguousarray(array)
     return tensors
@@ -90,8 +92,9 @@ def write_lora_gguf(
             f"GGUF LoRA export supports {', '.join(sorted(SUPPORTED_ARCHITECTURES))}, "
             f"not {architecture!r}"
         )
-    tensors = lora_tensors(state, n_head, n_head_kv)
-    writer = gguf.GGUFWriter(str(path), "llama")
+    permuted = architecture in PERMUTED_ARCHITECTURES
+    tensors = lora_tensors(state, n_head, n_head_kv, permute=permuted)
+    writer = gguf.GGUFWriter(str(path), "llama" if permuted else architecture)
     writer.add_string("general.type", "adapter")
     writer.add_string("general.name", name)
     writer.add_string("adapter.type", "lora")

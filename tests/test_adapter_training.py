@@ -1,5 +1,6 @@
 """Adapter training and the GGUF LoRA: permutation, files, reproducibility, and llama.cpp
-loading the trained adapters of adapters/ (built by `make adapters`)."""
+loading the trained adapters of adapters/smollm2-135m/ (built by `make test`). The real-model
+tests run on SmolLM2-135M, the smallest model: the machinery is the same for every base."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from hi_moe.base_model import Base
 from hi_moe.splits import evaluation_ids
 
 REPO = Path(__file__).resolve().parent.parent
-ADAPTERS = {name: REPO / "adapters" / name for name in ("python", "math")}
+SMALL = "smollm2-135m"
+ADAPTERS = {name: REPO / "adapters" / SMALL / name for name in ("python", "math")}
 PROMPT = (
     "<|im_start|>system\nYou are the math specialist, an expert Python programmer.<|im_end|>\n"
     "<|im_start|>user\nWrite a short Python program that computes the answer and prints only "
@@ -171,12 +173,12 @@ def test_training_refuses_evaluation_problems_and_bad_settings(math_data, tmp_pa
 def last_logits(lora_path: Path | None) -> np.ndarray:
     import llama_cpp
 
-    from hi_moe.local_server import default_gguf
+    from hi_moe.models import resolve_model
 
     kwargs = {"n_ctx": 512, "n_threads": 1, "logits_all": True, "verbose": False}
     if lora_path is not None:
         kwargs["lora_path"] = str(lora_path)
-    llm = llama_cpp.Llama(model_path=str(default_gguf()), **kwargs)
+    llm = llama_cpp.Llama(model_path=str(resolve_model(SMALL).path), **kwargs)
     try:
         llm.eval(llm.tokenize(PROMPT.encode(), add_bos=False, special=True))
         return np.array(llm.scores[llm.n_tokens - 1], dtype=np.float64)
@@ -195,12 +197,12 @@ def kl(p_logits: np.ndarray, q_logits: np.ndarray) -> float:
 @pytest.mark.parametrize("name", sorted(ADAPTERS))
 def test_trained_adapter_loads_in_llama_cpp_and_changes_the_distribution(name):
     from hi_moe.adapter_meta import check_base
-    from hi_moe.local_server import default_gguf
+    from hi_moe.models import resolve_model
 
     adapter = ADAPTERS[name] / "adapter.gguf"
     if not adapter.is_file():
-        pytest.fail(f"{adapter} is missing: `make adapters` trains it (make test does)")
-    meta = check_base(adapter, default_gguf())
+        pytest.fail(f"{adapter} is missing: `make adapters MODEL={SMALL}` trains it (make test)")
+    meta = check_base(adapter, resolve_model(SMALL).path)
     assert meta["specialist"] == name and not set(meta["problem_ids"]) & evaluation_ids()
     base, adapted = last_logits(None), last_logits(adapter)
     assert np.isfinite(adapted).all()
@@ -216,7 +218,7 @@ def test_gguf_q_k_permutation_matches_peft_in_llama_cpp(tmp_path):
 
     from hi_moe.base_model import load_base, resolve_base, text_encoder
 
-    base = resolve_base(None)
+    base = resolve_base(SMALL)
     torch.set_num_threads(1)
     model, tokenizer = load_base(base, "cpu")
     ids = text_encoder(base, tokenizer)(PROMPT)
@@ -246,7 +248,9 @@ def test_gguf_q_k_permutation_matches_peft_in_llama_cpp(tmp_path):
 @pytest.mark.integration
 def test_a_tiny_training_run_on_the_real_base_model(tmp_path):
     data = write_examples(reference_examples("math", Context())[:8], tmp_path / "math.jsonl")
-    report = adapter_training.train_adapter("math", data, tmp_path / "math", rank=2, steps=2)
+    report = adapter_training.train_adapter(
+        "math", data, tmp_path / "math", rank=2, steps=2, base=SMALL
+    )
     meta = json.loads((report.out_dir / "metadata.json").read_text())
     assert meta["base_model"] == "SmolLM2-135M-Instruct.Q4_1.gguf" and meta["base_model_sha256"]
     assert meta["base_model_hf"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -257,14 +261,15 @@ def test_a_tiny_training_run_on_the_real_base_model(tmp_path):
 def test_the_embedded_server_serves_each_adapter_under_its_name():
     import httpx
 
-    from hi_moe.local_server import LocalServer, default_gguf
+    from hi_moe.local_server import LocalServer
+    from hi_moe.models import resolve_model
 
     missing = [name for name, d in ADAPTERS.items() if not (d / "adapter.gguf").is_file()]
     if missing:
-        pytest.fail(f"adapters {missing} are missing: `make adapters` trains them")
+        pytest.fail(f"adapters {missing} are missing: `make adapters MODEL={SMALL}` trains them")
     aliases = {"plain": None, **{n: str(d / "adapter.gguf") for n, d in ADAPTERS.items()}}
     firsts = {}
-    with LocalServer(default_gguf(), aliases) as server:
+    with LocalServer(resolve_model(SMALL).path, aliases) as server:
         for model in aliases:
             body = {"model": model, "prompt": PROMPT, "max_tokens": 1, "temperature": 0}
             reply = httpx.post(

@@ -13,7 +13,8 @@ from graph.context import Context
 from hi_moe.adapter_meta import AdapterError, check_uncontaminated, fleet_adapters
 from hi_moe.cli import main
 from hi_moe.cli_adapters import push_command
-from hi_moe.local_server import LocalServer, default_gguf
+from hi_moe.local_server import LocalServer
+from hi_moe.models import resolve_model
 from hi_moe.problems import load_dataset
 
 REPO_FLEET = Path(__file__).resolve().parent.parent / "fleet.toml"
@@ -61,21 +62,25 @@ def test_push_command_uploads_the_directory_as_the_adapter_name():
 
 
 def test_push_dry_run_prints_the_command_for_a_servable_adapter(tmp_path, monkeypatch, capsys):
-    fake_adapter(tmp_path / "python")
+    fake_adapter(tmp_path / "smollm2-135m" / "python")
     monkeypatch.setenv("HI_MOE_MODAL_BASE_MODEL", "HuggingFaceTB/SmolLM2-135M-Instruct")
-    assert main(["adapters", "push", "python", "--dir", str(tmp_path), "--dry-run"]) == 0
+    push = ["adapters", "push", "python", "--model", "smollm2-135m", "--dir", str(tmp_path)]
+    assert main([*push, "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert f"modal volume put --force hi-moe-adapters {tmp_path / 'python'} python" in out
+    adapter = tmp_path / "smollm2-135m" / "python"
+    assert f"modal volume put --force hi-moe-adapters {adapter} python" in out
 
 
 def test_push_refuses_another_base_model_a_too_large_rank_or_no_adapter(
     tmp_path, monkeypatch, capsys
 ):
-    fake_adapter(tmp_path / "python")
+    fake_adapter(tmp_path / "qwen2.5-coder-1.5b" / "python")
     assert main(["adapters", "push", "python", "--dir", str(tmp_path), "--dry-run"]) == 2
     assert "trained for 'SmolLM2-135M-Instruct.Q4_1.gguf'" in capsys.readouterr().out
 
-    fake_adapter(tmp_path / "wide", rank=32, base_model="HuggingFaceTB/SmolLM2-1.7B-Instruct")
+    monkeypatch.setenv("HI_MOE_MODAL_BASE_MODEL", "HuggingFaceTB/SmolLM2-1.7B-Instruct")
+    wide = tmp_path / "qwen2.5-coder-1.5b" / "wide"
+    fake_adapter(wide, rank=32, base_model="HuggingFaceTB/SmolLM2-1.7B-Instruct")
     assert main(["adapters", "push", "wide", "--dir", str(tmp_path), "--dry-run"]) == 2
     assert "rank 32, more than the server's maximum 16" in capsys.readouterr().out
 
@@ -110,7 +115,7 @@ def test_list_shows_adapters_with_their_metadata(tmp_path, capsys):
 
 
 def test_server_refuses_a_missing_adapter_or_one_of_another_base_model(tmp_path):
-    gguf = default_gguf()
+    gguf = resolve_model("smollm2-135m").path
     with pytest.raises(AdapterError, match="no metadata.json"):
         (tmp_path / "loose").mkdir()
         (tmp_path / "loose" / "adapter.gguf").write_text("x")
@@ -122,12 +127,19 @@ def test_server_refuses_a_missing_adapter_or_one_of_another_base_model(tmp_path)
         LocalServer(gguf, {"python": str(other / "adapter.gguf")})
 
 
-def test_fleet_adapter_paths_are_relative_to_the_fleet_file(tmp_path):
-    fleet = fleet_with_adapter(tmp_path, "adapters/python/adapter.gguf")
-    assert fleet_adapters(str(fleet)) == {
-        "python": tmp_path / "adapters" / "python" / "adapter.gguf"
+def test_fleet_adapters_are_per_model_and_relative_to_the_fleet_file(tmp_path, capsys):
+    fleet = fleet_with_adapter(tmp_path, "adapters/{model}/python/adapter.gguf")
+    fake_adapter(tmp_path / "adapters" / "smollm2-135m" / "python")
+    small = Context(fleet_path=str(fleet), model="smollm2-135m")
+    assert fleet_adapters(small) == {
+        "python": tmp_path / "adapters" / "smollm2-135m" / "python" / "adapter.gguf"
     }
-    assert fleet_adapters(str(REPO_FLEET)).keys() <= {"python", "math"}
+    # No adapter trained for the default model: its python specialist is the base model.
+    assert fleet_adapters(Context(fleet_path=str(fleet))) == {}
+    assert fleet_adapters(Context()).keys() <= {"python", "math"}
+    listing = ["adapters", "list", "--dir", str(tmp_path / "adapters")]
+    assert main([*listing, "--model", "qwen2.5-coder-0.5b"]) == 0
+    assert "python: base model (no adapter for this model)" in capsys.readouterr().out
 
 
 def test_contaminated_adapters_are_refused(tmp_path):
@@ -160,7 +172,7 @@ def test_compare_adapters_on_needs_adapters_and_off_needs_the_local_endpoint(
     (tmp_path / "fleet.toml").write_text(REPO_FLEET.read_text().replace("adapter =", "# adapter ="))
     args = ["compare", "--limit", "1", "--mock", "--home", str(tmp_path)]
     assert main([*args, "--adapters", "on"]) == 2
-    assert "names no adapter" in capsys.readouterr().out
+    assert "no adapter is trained for qwen2.5-coder-1.5b" in capsys.readouterr().out
     remote = ["compare", "--limit", "1", "--home", str(tmp_path), "--adapters", "off"]
     assert main([*remote, "--endpoint", "http://127.0.0.1:9/v1"]) == 2
     assert "--adapters off needs the embedded local endpoint" in capsys.readouterr().out
