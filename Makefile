@@ -2,11 +2,18 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
-# sentence-transformers needs torch; this release installs as a CPU build on the reference machine.
-TORCH_SPEC ?= torch==2.13.0
+# Every package at the version in constraints.txt (refresh it with `make lock`). torch 2.13.0
+# installs as a CPU build on the reference machine.
+CONSTRAINTS := constraints.txt
+# llama-cpp-python's version, built into a portable wheel by scripts/llama_wheel.sh.
+export LLAMA_CPP_VERSION := 0.3.36
 PROBLEM ?= 0
-# The specialists' LoRA adapters (make adapters): optimizer steps per adapter, kept small for a
-# CPU (training uses one thread: a few minutes per adapter on a 2-core machine, more when busy).
+# The embedded model (qwen2.5-coder-1.5b, qwen2.5-coder-0.5b, smollm2-135m or a .gguf path).
+MODEL ?= qwen2.5-coder-1.5b
+# The training machinery's end-to-end tests run on the smallest model.
+TEST_MODEL := smollm2-135m
+# The specialists' LoRA adapters (make adapters MODEL=...): optimizer steps per adapter, kept
+# small for a CPU (one thread: minutes per adapter on SmolLM2, more on larger models).
 # The data comes from the training splits of hi_moe/splits.py (reference solutions) and training
 # is seeded, so the same code rebuilds bit-identical adapters.
 ADAPTERS := python math
@@ -15,31 +22,49 @@ ADAPTER_STEPS_math ?= 20
 ADAPTER_SOURCES := hi_moe/adapter_data.py hi_moe/adapter_training.py hi_moe/base_model.py \
 	hi_moe/lora_gguf.py hi_moe/splits.py hi_moe/mathgen.py prompts/specialist.md
 
-.PHONY: setup run mock test lint format serve dev bench clean adapters
+.PHONY: setup run mock test lint format serve dev bench clean adapters lock
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# llama-cpp-python comes from a portable wheel built once into ~/.cache/hi-moe/wheels
+# (scripts/llama_wheel.sh); the setup ends by generating one token on the default model.
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS) scripts/llama_wheel.sh
 	command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && (apt-get update -qq && apt-get install -y -qq bubblewrap) >/dev/null 2>&1; } || echo "bubblewrap not installed: the sandbox falls back to unshare"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/pip install --quiet -e ".[local,dev]"
+	$(BIN)/pip install --quiet -c $(CONSTRAINTS) pip
+	$(BIN)/pip install --quiet -c $(CONSTRAINTS) torch
+	scripts/llama_wheel.sh $(VENV)
+	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e ".[local,dev]"
+	$(BIN)/hi-moe check-model
 	touch $@
 
-adapters: $(ADAPTERS:%=adapters/%/adapter.gguf)  ## train the python and math LoRA adapters (CPU)
+# A fresh environment from pyproject.toml alone, frozen into constraints.txt.
+lock:
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet --upgrade pip
+	.venv-lock/bin/pip install --quiet torch==2.13.0
+	scripts/llama_wheel.sh .venv-lock
+	.venv-lock/bin/pip install --quiet -e ".[local,dev]"
+	.venv-lock/bin/pip freeze --all --exclude-editable | grep -v '^hi-moe' \
+		| sed -e 's/^llama.cpp.python @ .*/llama-cpp-python==$(LLAMA_CPP_VERSION)/' -e 's/+cpu$$//' \
+		>$(CONSTRAINTS)
+	rm -rf .venv-lock
 
+adapters: $(ADAPTERS:%=adapters/$(MODEL)/%/adapter.gguf)  ## train the python and math LoRA adapters for MODEL (CPU)
+
+# adapters/MODEL/SPECIALIST/adapter.gguf
 adapters/%/adapter.gguf: $(ADAPTER_SOURCES) | $(VENV)/.installed
-	$(BIN)/hi-moe adapters build-data $* --out adapters/data/$*.jsonl
-	$(BIN)/hi-moe train-adapter $* --data adapters/data/$*.jsonl --steps $(ADAPTER_STEPS_$*) --out adapters/$*
+	$(BIN)/hi-moe adapters build-data $(*F) --out adapters/data/$(*F).jsonl
+	$(BIN)/hi-moe train-adapter $(*F) --base $(*D) --data adapters/data/$(*F).jsonl --steps $(ADAPTER_STEPS_$(*F)) --out adapters/$*
 
-run: setup adapters  ## solve one problem on the embedded local model (SmolLM2-135M via llama.cpp)
-	$(BIN)/hi-moe solve --problem $(PROBLEM)
+run: setup  ## solve one problem on the embedded model (Qwen2.5-Coder-1.5B via llama.cpp)
+	$(BIN)/hi-moe solve --problem $(PROBLEM) --model $(MODEL)
 
 mock: setup  ## solve every built-in problem with the scripted fake model (instant)
 	$(BIN)/hi-moe solve --mock --all
 
-test: setup adapters  ## unit and integration tests
+test: setup $(ADAPTERS:%=adapters/$(TEST_MODEL)/%/adapter.gguf)  ## unit and integration tests
 	$(BIN)/python -m pytest -q
 
 lint: setup
@@ -51,7 +76,7 @@ format: setup
 	$(BIN)/ruff check --fix .
 
 serve: setup  ## keep the embedded model running for repeated runs and langgraph dev
-	$(BIN)/hi-moe serve-local
+	$(BIN)/hi-moe serve-local --model $(MODEL)
 
 dev: setup  ## LangGraph Studio / API server on the graph in langgraph.json
 	$(BIN)/langgraph dev --no-browser
