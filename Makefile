@@ -14,13 +14,14 @@ MODEL ?= qwen2.5-coder-1.5b
 TEST_MODEL := smollm2-135m
 # The specialists' LoRA adapters (make adapters MODEL=...): optimizer steps per adapter, kept
 # small for a CPU (one thread: minutes per adapter on SmolLM2, more on larger models).
-# The data comes from the training splits of hi_moe/splits.py (reference solutions) and training
+# The data comes from the training splits of hi_moe/problems/splits.py (reference solutions) and training
 # is seeded, so the same code rebuilds bit-identical adapters.
 ADAPTERS := python math
 ADAPTER_STEPS_python ?= 20
 ADAPTER_STEPS_math ?= 20
-ADAPTER_SOURCES := hi_moe/adapter_data.py hi_moe/adapter_training.py hi_moe/base_model.py \
-	hi_moe/lora_gguf.py hi_moe/splits.py hi_moe/mathgen.py prompts/specialist.md
+ADAPTER_SOURCES := hi_moe/adapters/data.py hi_moe/adapters/training.py hi_moe/adapters/base_model.py \
+	hi_moe/adapters/lora_gguf.py hi_moe/app/training_data.py hi_moe/problems/splits.py \
+	hi_moe/problems/mathgen.py prompts/specialist.md
 
 .PHONY: setup run mock test lint format serve dev bench clean adapters lock
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from evals.stats import mcnemar_exact, paired_bootstrap
 from graph.context import Context
-from hi_moe.batch import Batch
+from hi_moe.app.batch import Batch
+from hi_moe.app.runs import new_thread_id, solver
 from hi_moe.errors import UserError
-from hi_moe.problems import Problem
-from hi_moe.runs import new_thread_id, solver
+from hi_moe.problems.problem import Problem
 
 TIERS = ("architect", "dispatcher", "specialist", "monitor")
 

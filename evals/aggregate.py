@@ -12,9 +12,9 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from hi_moe.batch import UNFINISHED
+from hi_moe.app.batch import UNFINISHED
+from hi_moe.app.runs import RESULT_VERSION
 from hi_moe.errors import UserError
-from hi_moe.runs import RESULT_VERSION
 
 METRICS = ("hidden_pass", "total_tokens", "llm_calls", "wall_s")
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evals.aggregate import read_results
-from hi_moe.embeddings import embed
+from hi_moe.routing.embeddings import embed
 
 SIMILAR = 0.8
 """Cosine similarity at which two error messages of one type join a cluster."""

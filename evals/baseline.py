@@ -10,12 +10,12 @@ import time
 from dataclasses import dataclass
 
 from graph.context import Context
-from hi_moe.endpoints import client_for
-from hi_moe.extraction import extract_code
-from hi_moe.fleet import load_fleet
-from hi_moe.grading import Grade, grade
-from hi_moe.problems import Problem
-from hi_moe.prompting import render
+from hi_moe.llm.endpoints import client_for
+from hi_moe.llm.extraction import extract_code
+from hi_moe.llm.prompting import render
+from hi_moe.problems.grading import Grade, grade
+from hi_moe.problems.problem import Problem
+from hi_moe.routing.fleet import load_fleet
 from nodes.specialist import INSTRUCTIONS
 from nodes.support import endpoint_retry
 

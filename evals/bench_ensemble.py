@@ -14,11 +14,11 @@ from evals.bench_common import markdown_table
 from graph.builder import build_graph
 from graph.checkpoint import open_checkpointer
 from graph.context import Context
-from hi_moe.endpoints import required_models
-from hi_moe.fake_endpoint import FakeEndpoint
-from hi_moe.mock_model import ScriptedModel
-from hi_moe.problems import get_problem
-from hi_moe.runs import run_thread
+from hi_moe.app.runs import run_thread
+from hi_moe.llm.endpoints import required_models
+from hi_moe.llm.fake.endpoint import FakeEndpoint
+from hi_moe.llm.fake.scripted_model import ScriptedModel
+from hi_moe.problems.datasets import get_problem
 
 TIER_MODELS = {"architect", "dispatcher", "monitor"}
 

@@ -20,8 +20,8 @@ from pathlib import Path
 from evals.bench_common import Tick, markdown_table, no_tick
 from graph.context import Context
 from graph.versioned_saver import VALUES_TABLE
-from hi_moe.problems import load_dataset
-from hi_moe.runs import hierarchy, new_thread_id, run_thread
+from hi_moe.app.runs import hierarchy, new_thread_id, run_thread
+from hi_moe.problems.datasets import load_dataset
 
 PROBLEMS = 8
 

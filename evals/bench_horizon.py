@@ -23,12 +23,12 @@ from evals.bench_harness import checkpoint_bytes
 from evals.figures import png_figure
 from evals.single_context import solve_single_context
 from graph.context import Context
-from hi_moe.endpoints import client_for
+from hi_moe.app.runs import hierarchy, model_endpoint, new_thread_id, run_thread
 from hi_moe.errors import UserError
-from hi_moe.grading import grade
-from hi_moe.llm import EndpointError
-from hi_moe.projects import Project, humaneval_bundle
-from hi_moe.runs import hierarchy, model_endpoint, new_thread_id, run_thread
+from hi_moe.llm.client import EndpointError
+from hi_moe.llm.endpoints import client_for
+from hi_moe.problems.grading import grade
+from hi_moe.problems.projects import Project, humaneval_bundle
 
 DEFAULT_KS = (1, 2, 4, 8, 16)
 SYSTEMS = ("hierarchy", "single_context")

@@ -15,11 +15,11 @@ from pathlib import Path
 from evals import compare
 from evals.bench_common import Tick, markdown_table, no_tick
 from graph.context import Context
-from hi_moe.batch import Batch
-from hi_moe.call_log import CallLog, CallRecord
-from hi_moe.models import model_label
-from hi_moe.problems import load_dataset
-from hi_moe.runs import new_thread_id
+from hi_moe.app.batch import Batch
+from hi_moe.app.runs import new_thread_id
+from hi_moe.llm.call_log import CallLog, CallRecord
+from hi_moe.llm.models import model_label
+from hi_moe.problems.datasets import load_dataset
 
 DATASET = "humaneval"
 DEFAULT_LIMIT = 5

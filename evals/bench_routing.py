@@ -18,11 +18,11 @@ from pathlib import Path
 
 from evals.bench_common import Tick, markdown_table, no_tick
 from evals.stats import percentile
-from hi_moe.embeddings import embed_matrix
 from hi_moe.errors import UserError
-from hi_moe.fleet import load_fleet
-from hi_moe.router import Router
-from hi_moe.router_classifier import Classifier
+from hi_moe.routing.classifier import Classifier
+from hi_moe.routing.embeddings import embed_matrix
+from hi_moe.routing.fleet import load_fleet
+from hi_moe.routing.router import Router
 
 ROUTING_SET = Path(__file__).resolve().parent.parent / "datasets" / "routing.jsonl"
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from evals.bench_common import Tick, markdown_table, no_tick
 from evals.stats import percentile
 from graph.state import TestCase
-from hi_moe.sandbox import check_function
-from hi_moe.sandbox_isolation import LOCAL_KINDS, SANDBOX_ENV, isolation, why_not
+from hi_moe.sandbox.checks import check_function
+from hi_moe.sandbox.isolation import LOCAL_KINDS, SANDBOX_ENV, isolation, why_not
 
 SOLUTION = "def add(a, b):\n    return a + b\n"
 TESTS = [TestCase(call="add(1, 2)", expected="3"), TestCase(call="add(-1, 1)", expected="0")]

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evals.figures import png_figure
-from hi_moe.call_log import CallRecord
-from hi_moe.costs import Price, call_cost
+from hi_moe.llm.call_log import CallRecord
+from hi_moe.llm.pricing import Price, call_cost
 
 
 @dataclass(frozen=True)

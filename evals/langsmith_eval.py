@@ -29,10 +29,11 @@ from rich.console import Console
 from rich.table import Table
 
 from graph.context import Context
-from hi_moe.batch import Batch, new_run_id
+from hi_moe.app.batch import Batch, new_run_id
+from hi_moe.app.runs import Solver, new_thread_id, solver
 from hi_moe.errors import UserError
-from hi_moe.problems import Problem, single_problems
-from hi_moe.runs import Solver, new_thread_id, solver
+from hi_moe.problems.datasets import single_problems
+from hi_moe.problems.problem import Problem
 
 METRICS = ("hidden_pass", "visible_pass", "total_tokens", "llm_calls")
 EXAMPLE_NAMESPACE = uuid.UUID("6f3c1f0e-4a55-4d0c-9a1e-6b2f5d7c8e90")

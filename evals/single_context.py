@@ -16,11 +16,11 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from evals.baseline import BASELINE_SPECIALIST
 from graph.context import Context
 from graph.state import Candidate, Part, Task
-from hi_moe.endpoints import client_for
-from hi_moe.extraction import extract_code, extract_confidence
-from hi_moe.fleet import load_fleet
-from hi_moe.llm import EndpointError
-from hi_moe.prompting import render
+from hi_moe.llm.client import EndpointError
+from hi_moe.llm.endpoints import client_for
+from hi_moe.llm.extraction import extract_code, extract_confidence
+from hi_moe.llm.prompting import render
+from hi_moe.routing.fleet import load_fleet
 from nodes.support import endpoint_retry
 from nodes.validate import check_code
 

@@ -1,6 +1,6 @@
 """Modal app: train a specialist's LoRA adapter on a GPU for the production base model.
 
-It runs the same `hi_moe.adapter_training.train_adapter` as `hi-moe train-adapter`, on the
+It runs the same `hi_moe.adapters.training.train_adapter` as `hi-moe train-adapter`, on the
 base model the vLLM app serves (``HI_MOE_MODAL_BASE_MODEL``, default
 Qwen/Qwen2.5-Coder-1.5B-Instruct), and writes the adapter directory (PEFT files, GGUF,
 metadata.json) into the ``hi-moe-adapters`` Volume at /<specialist>, where
@@ -105,7 +105,7 @@ def train(job: TrainJob) -> dict:
     import json
     import tempfile
 
-    from hi_moe.adapter_training import train_adapter
+    from hi_moe.adapters.training import train_adapter
 
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / f"{job.specialist}.jsonl"

@@ -1,6 +1,6 @@
 """Modal app serving vLLM's OpenAI-compatible API with several LoRA adapters on one base model.
 
-It serves every model name a run asks for (``hi_moe.endpoints.required_models``): the base model
+It serves every model name a run asks for (``hi_moe.llm.endpoints.required_models``): the base model
 answers under each tier's name and each specialist's without an adapter, every adapter under its
 specialist's model name. The names come from the fleet (``fleet.toml``, or ``HI_MOE_FLEET_PATH``)
 and the tier settings (``HI_MOE_ARCHITECT_MODEL`` ...) on the machine running ``modal deploy``;
@@ -198,8 +198,8 @@ def deploy_config(environ: Mapping[str, str], context: Context | None = None) ->
     of ``context`` (``Context()`` by default) asks for, the base model answering all but the
     adapters' names; adapters default to the fleet's specialists that have one."""
     from graph.context import Context
-    from hi_moe.endpoints import required_models
-    from hi_moe.fleet import load_fleet
+    from hi_moe.llm.endpoints import required_models
+    from hi_moe.routing.fleet import load_fleet
 
     context = context or Context()
     settings = ServerConfig.from_env(environ)

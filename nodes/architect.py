@@ -14,8 +14,8 @@ from pydantic import BaseModel, Field
 
 from graph.context import Context
 from graph.state import Part, Plan, RoutineUse, State, Subgoal, Task
-from hi_moe.prompting import render
-from hi_moe.routines import Routine, routine_cache
+from hi_moe.llm.prompting import render
+from hi_moe.routing.routines import Routine, routine_cache
 from nodes.assembly import contract, relevant_interfaces
 from nodes.monitor import open_parts, pending_subgoals, skipped_parts, solved_parts
 from nodes.support import context_of, llm_update, tier_calls

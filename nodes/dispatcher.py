@@ -18,9 +18,9 @@ from pydantic import BaseModel, Field, create_model
 
 from graph.context import Context
 from graph.state import Part, State, Subgoal, Subtask
-from hi_moe.fleet import Fleet, load_fleet
-from hi_moe.prompting import render
-from hi_moe.router import choose, router_for
+from hi_moe.llm.prompting import render
+from hi_moe.routing.fleet import Fleet, load_fleet
+from hi_moe.routing.router import choose, router_for
 from nodes.assembly import relevant_interfaces
 from nodes.support import context_of, current_thread_id, llm_update, routing_log, tier_calls
 

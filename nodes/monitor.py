@@ -23,9 +23,9 @@ from pydantic import BaseModel
 
 from graph.context import Context
 from graph.state import Decision, OutcomeReport, ProgressReport, Signal, State, Subgoal, Task
-from hi_moe.fleet import load_fleet
-from hi_moe.problems import get_problem
-from hi_moe.prompting import render
+from hi_moe.llm.prompting import render
+from hi_moe.problems.datasets import get_problem
+from hi_moe.routing.fleet import load_fleet
 from nodes.support import context_of, llm_update, tier_calls
 
 log = logging.getLogger(__name__)

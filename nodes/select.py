@@ -11,7 +11,7 @@ from langgraph.runtime import Runtime
 
 from graph.context import Context
 from graph.state import Attempt, OutcomeReport, PartLedger, State, Subtask, Task
-from hi_moe.routines import Routine, routine_cache
+from hi_moe.routing.routines import Routine, routine_cache
 from nodes.assembly import contract, interface_line
 from nodes.support import context_of, routing_log
 

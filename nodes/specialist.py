@@ -11,9 +11,9 @@ from langgraph.runtime import Runtime
 
 from graph.context import Context
 from graph.state import Candidate, SpecialistInput
-from hi_moe.extraction import extract_code, extract_confidence
-from hi_moe.fleet import load_fleet
-from hi_moe.prompting import render
+from hi_moe.llm.extraction import extract_code, extract_confidence
+from hi_moe.llm.prompting import render
+from hi_moe.routing.fleet import load_fleet
 from nodes.support import context_of, llm_update, tier_calls
 
 INSTRUCTIONS = {

@@ -9,11 +9,11 @@ from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
 from graph.context import Context
-from hi_moe.endpoints import client_for
 from hi_moe.errors import UserError
-from hi_moe.llm import Retry
-from hi_moe.routing_log import RoutingLog
-from hi_moe.tier_calls import TierCalls
+from hi_moe.llm.client import Retry
+from hi_moe.llm.endpoints import client_for
+from hi_moe.llm.tier_calls import TierCalls
+from hi_moe.routing.log import RoutingLog
 
 
 def context_of(runtime: Runtime[Context]) -> Context:

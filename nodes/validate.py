@@ -11,7 +11,7 @@ from langgraph.runtime import Runtime
 
 from graph.context import Context
 from graph.state import Attempt, Candidate, Part, State
-from hi_moe.sandbox import check_function, numeric_answer, run_program
+from hi_moe.sandbox.checks import check_function, numeric_answer, run_program
 from nodes.assembly import solved_module
 from nodes.support import context_of
 

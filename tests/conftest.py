@@ -14,12 +14,12 @@ from graph.builder import build_graph
 from graph.checkpoint import open_checkpointer
 from graph.context import Context
 from graph.state import State, Task
-from hi_moe.display import console
-from hi_moe.endpoints import required_models
-from hi_moe.fake_endpoint import FakeEndpoint, Responder
-from hi_moe.mock_model import ScriptedModel
-from hi_moe.problems import load_dataset
-from hi_moe.runs import run_thread
+from hi_moe.app.display import console
+from hi_moe.app.runs import run_thread
+from hi_moe.llm.endpoints import required_models
+from hi_moe.llm.fake.endpoint import FakeEndpoint, Responder
+from hi_moe.llm.fake.scripted_model import ScriptedModel
+from hi_moe.problems.datasets import load_dataset
 
 
 @pytest.fixture(autouse=True)

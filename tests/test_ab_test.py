@@ -6,10 +6,10 @@ import pytest
 
 from evals.ab_test import compare_outcomes
 from evals.stats import mcnemar_exact, paired_bootstrap
-from hi_moe.cli import main
+from hi_moe.app.runs import Solver
+from hi_moe.cli.main import main
 from hi_moe.errors import EXIT_INCOMPLETE
-from hi_moe.llm import EndpointError
-from hi_moe.runs import Solver
+from hi_moe.llm.client import EndpointError
 
 
 def test_mcnemar_exact_matches_the_binomial_test():

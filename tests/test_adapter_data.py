@@ -7,20 +7,18 @@ import json
 import pytest
 
 from graph.context import Context
-from hi_moe.adapter_data import (
-    DataError,
+from hi_moe.adapters.data import DataError, read_examples, write_examples
+from hi_moe.app.training_data import (
     build_examples,
     first_try_input,
     harness_examples,
-    read_examples,
     reference_examples,
     strip_docstring,
-    write_examples,
 )
-from hi_moe.grading import grade
-from hi_moe.mathgen import generate
-from hi_moe.problems import load_dataset
-from hi_moe.splits import SPLITS, evaluation_ids, split_of, training_problems
+from hi_moe.problems.datasets import load_dataset
+from hi_moe.problems.grading import grade
+from hi_moe.problems.mathgen import generate
+from hi_moe.problems.splits import SPLITS, evaluation_ids, split_of, training_problems
 from nodes.specialist import specialist_messages
 
 

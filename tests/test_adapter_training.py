@@ -12,11 +12,13 @@ import numpy as np
 import pytest
 
 from graph.context import Context
-from hi_moe import adapter_training, lora_gguf
-from hi_moe.adapter_data import DataError, Example, reference_examples, write_examples
-from hi_moe.adapter_meta import file_sha256
-from hi_moe.base_model import Base
-from hi_moe.splits import evaluation_ids
+from hi_moe.adapters import lora_gguf
+from hi_moe.adapters import training as adapter_training
+from hi_moe.adapters.base_model import Base
+from hi_moe.adapters.data import DataError, Example, write_examples
+from hi_moe.adapters.meta import file_sha256
+from hi_moe.app.training_data import reference_examples
+from hi_moe.problems.splits import evaluation_ids
 
 REPO = Path(__file__).resolve().parent.parent
 SMALL = "smollm2-135m"
@@ -173,7 +175,7 @@ def test_training_refuses_evaluation_problems_and_bad_settings(math_data, tmp_pa
 def last_logits(lora_path: Path | None) -> np.ndarray:
     import llama_cpp
 
-    from hi_moe.models import resolve_model
+    from hi_moe.llm.models import resolve_model
 
     kwargs = {"n_ctx": 512, "n_threads": 1, "logits_all": True, "verbose": False}
     if lora_path is not None:
@@ -196,8 +198,8 @@ def kl(p_logits: np.ndarray, q_logits: np.ndarray) -> float:
 @pytest.mark.integration
 @pytest.mark.parametrize("name", sorted(ADAPTERS))
 def test_trained_adapter_loads_in_llama_cpp_and_changes_the_distribution(name):
-    from hi_moe.adapter_meta import check_base
-    from hi_moe.models import resolve_model
+    from hi_moe.adapters.meta import check_base
+    from hi_moe.llm.models import resolve_model
 
     adapter = ADAPTERS[name] / "adapter.gguf"
     if not adapter.is_file():
@@ -216,7 +218,7 @@ def test_gguf_q_k_permutation_matches_peft_in_llama_cpp(tmp_path):
     import torch
     from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
 
-    from hi_moe.base_model import load_base, resolve_base, text_encoder
+    from hi_moe.adapters.base_model import load_base, resolve_base, text_encoder
 
     base = resolve_base(SMALL)
     torch.set_num_threads(1)
@@ -261,8 +263,8 @@ def test_a_tiny_training_run_on_the_real_base_model(tmp_path):
 def test_the_embedded_server_serves_each_adapter_under_its_name():
     import httpx
 
-    from hi_moe.local_server import LocalServer
-    from hi_moe.models import resolve_model
+    from hi_moe.llm.local_server import LocalServer
+    from hi_moe.llm.models import resolve_model
 
     missing = [name for name, d in ADAPTERS.items() if not (d / "adapter.gguf").is_file()]
     if missing:

@@ -10,12 +10,12 @@ import pytest
 
 from evals import compare
 from graph.context import Context
-from hi_moe.adapter_meta import AdapterError, check_uncontaminated, fleet_adapters
-from hi_moe.cli import main
-from hi_moe.cli_adapters import push_command
-from hi_moe.local_server import LocalServer
-from hi_moe.models import resolve_model
-from hi_moe.problems import load_dataset
+from hi_moe.adapters.meta import AdapterError, check_uncontaminated, fleet_adapters
+from hi_moe.cli.adapters import push_command
+from hi_moe.cli.main import main
+from hi_moe.llm.local_server import LocalServer
+from hi_moe.llm.models import resolve_model
+from hi_moe.problems.datasets import load_dataset
 
 REPO_FLEET = Path(__file__).resolve().parent.parent / "fleet.toml"
 PEFT_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter.gguf")

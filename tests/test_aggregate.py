@@ -1,6 +1,6 @@
 """`hi-moe aggregate`: several runs' result files in one table with means and spread."""
 
-from hi_moe.cli import main
+from hi_moe.cli.main import main
 
 
 def test_aggregate_two_batches(tmp_path, capsys):

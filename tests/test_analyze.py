@@ -1,7 +1,7 @@
 """`hi-moe analyze`: failures clustered by type and message similarity."""
 
 from evals.analyze import Failure, classify, cluster
-from hi_moe.cli import main
+from hi_moe.cli.main import main
 
 
 def test_classify_failure_types():

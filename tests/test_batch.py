@@ -8,14 +8,14 @@ from dataclasses import dataclass
 import pytest
 
 from graph.context import Context
-from hi_moe.batch import DEAD_AFTER, Batch, Unfinished
-from hi_moe.cli import main
-from hi_moe.endpoints import required_models
+from hi_moe.app.batch import DEAD_AFTER, Batch, Unfinished
+from hi_moe.cli.main import main
 from hi_moe.errors import EXIT_INCOMPLETE
-from hi_moe.fake_endpoint import FakeEndpoint
-from hi_moe.llm import EndpointError
-from hi_moe.mock_model import ScriptedModel
-from hi_moe.problems import load_dataset
+from hi_moe.llm.client import EndpointError
+from hi_moe.llm.endpoints import required_models
+from hi_moe.llm.fake.endpoint import FakeEndpoint
+from hi_moe.llm.fake.scripted_model import ScriptedModel
+from hi_moe.problems.datasets import load_dataset
 
 
 @dataclass(frozen=True)

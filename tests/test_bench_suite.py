@@ -6,7 +6,7 @@ import pytest
 
 from evals import bench_suite, compare
 from evals.bench_suite import ALL, SUITES, Interrupted, Suite, SuiteResult, select_suites
-from hi_moe.cli import main
+from hi_moe.cli.main import main
 from hi_moe.errors import UserError
 
 TINY = ["--runs", "1", "--split", "dev", "--k", "2", "--latency", "0.01", "--problems", "1",

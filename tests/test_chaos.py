@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from hi_moe.errors import EXIT_INCOMPLETE
-from hi_moe.fake_endpoint import FAULT_KINDS
+from hi_moe.llm.fake.endpoint import FAULT_KINDS
 
-HI_MOE = [sys.executable, "-m", "hi_moe.cli"]
+HI_MOE = [sys.executable, "-m", "hi_moe.cli.main"]
 SEED = "2"
 FAULTY = ["--mock-faults", "0.2", "--mock-seed", SEED]
 SETTINGS = {

@@ -12,7 +12,7 @@ import pytest
 
 from graph.builder import build_graph
 from graph.checkpoint import CheckpointError, open_checkpointer
-from hi_moe.cli import main
+from hi_moe.cli.main import main
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from hi_moe.cli import main
-from hi_moe.fake_endpoint import FakeEndpoint
+from hi_moe.cli.main import main
+from hi_moe.llm.fake.endpoint import FakeEndpoint
 
 EXIT_USER_ERROR = 2
 CONSOLE_SCRIPT = Path(sys.executable).with_name("hi-moe")

@@ -4,11 +4,11 @@ import json
 import sqlite3
 
 from evals import compare
-from hi_moe.cli import main
+from hi_moe.app.registry import RunRegistry
+from hi_moe.cli.main import main
 from hi_moe.errors import EXIT_INCOMPLETE
-from hi_moe.llm import EndpointError
-from hi_moe.problems import load_dataset
-from hi_moe.run_registry import RunRegistry
+from hi_moe.llm.client import EndpointError
+from hi_moe.problems.datasets import load_dataset
 
 
 def baseline_calls(home) -> int:

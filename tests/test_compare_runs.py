@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from evals.compare import Row, RowStore
 from evals.compare_runs import pair_system
-from hi_moe.cli import main
+from hi_moe.cli.main import main
 
 
 def rows(passes: list[bool], format_errors: list[bool], tokens: int) -> list[Row]:

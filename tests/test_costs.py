@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from hi_moe.call_log import CallRecord
-from hi_moe.cli import main
-from hi_moe.costs import cost_by_tier, load_prices
+from hi_moe.cli.main import main
 from hi_moe.errors import UserError
+from hi_moe.llm.call_log import CallRecord
+from hi_moe.llm.pricing import cost_by_tier, load_prices
 
 
 def write(path, text):

@@ -1,6 +1,6 @@
 """`hi-moe costs`: per tier, model and thread from the call log, with a chart."""
 
-from hi_moe.cli import main
+from hi_moe.cli.main import main
 
 
 def test_costs_report_after_a_run(tmp_path, capsys):

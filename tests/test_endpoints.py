@@ -6,9 +6,9 @@ import time
 import pytest
 
 from graph.context import Context
-from hi_moe.cli import main
-from hi_moe.endpoints import resolve_endpoint
+from hi_moe.cli.main import main
 from hi_moe.errors import UserError
+from hi_moe.llm.endpoints import resolve_endpoint
 
 
 def closed_port() -> int:
@@ -58,8 +58,8 @@ def test_wrong_modal_url_fails_in_seconds(tmp_path, monkeypatch, capsys):
 def test_extra_body_reaches_every_request(tmp_path):
     from langchain_core.messages import HumanMessage
 
-    from hi_moe.endpoints import client_for, required_models
-    from hi_moe.fake_endpoint import FakeEndpoint
+    from hi_moe.llm.endpoints import client_for, required_models
+    from hi_moe.llm.fake.endpoint import FakeEndpoint
 
     base = Context(home=str(tmp_path))
     with FakeEndpoint(sorted(required_models(base)), lambda *_: "ok") as endpoint:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from hi_moe.extraction import MAX_CODE_CHARS, extract_code, extract_confidence, malformed_code
+from hi_moe.llm.extraction import MAX_CODE_CHARS, extract_code, extract_confidence, malformed_code
 
 
 def test_fenced_python_block_is_extracted():

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from hi_moe.fleet import FleetError, load_fleet
+from hi_moe.routing.fleet import FleetError, load_fleet
 
 REPO_FLEET = Path(__file__).resolve().parent.parent / "fleet.toml"
 ENTRY = '[[specialist]]\nname = "{name}"\nmodel = "{name}-lora"\ndescription = "Does {name}."\n'

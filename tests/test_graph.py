@@ -15,8 +15,8 @@ from graph.state import (
     add_usage,
     extend_or_clear,
 )
-from hi_moe.mock_model import ScriptedModel
-from hi_moe.problems import get_problem, load_dataset
+from hi_moe.llm.fake.scripted_model import ScriptedModel
+from hi_moe.problems.datasets import get_problem, load_dataset
 
 
 def node_names(harness) -> list[str]:

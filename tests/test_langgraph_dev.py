@@ -15,10 +15,10 @@ import pytest
 from langgraph_sdk import get_sync_client
 
 from graph.context import Context
-from hi_moe.endpoints import required_models
-from hi_moe.fake_endpoint import FakeEndpoint
-from hi_moe.mock_model import ScriptedModel
-from hi_moe.problems import load_dataset
+from hi_moe.llm.endpoints import required_models
+from hi_moe.llm.fake.endpoint import FakeEndpoint
+from hi_moe.llm.fake.scripted_model import ScriptedModel
+from hi_moe.problems.datasets import load_dataset
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.integration

@@ -19,10 +19,10 @@ from evals.langsmith_eval import (
     run_eval,
     synced_examples,
 )
+from hi_moe.app.runs import Solver
 from hi_moe.errors import EXIT_INCOMPLETE
-from hi_moe.llm import EndpointError
-from hi_moe.problems import load_dataset
-from hi_moe.runs import Solver
+from hi_moe.llm.client import EndpointError
+from hi_moe.problems.datasets import load_dataset
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
@@ -190,7 +190,7 @@ def test_render_shows_rows_and_means():
 
 
 def test_eval_command_runs_offline_through_langsmith_evaluate(tmp_path, capsys):
-    from hi_moe.cli import main
+    from hi_moe.cli.main import main
 
     assert main(["eval", "--dataset", "builtin", "--mock", "--limit", "2",
                  "--home", str(tmp_path)]) == 0  # fmt: skip
@@ -201,7 +201,7 @@ def test_eval_command_runs_offline_through_langsmith_evaluate(tmp_path, capsys):
 def test_eval_keeps_going_past_a_given_up_problem_and_the_run_id_resumes_it(
     tmp_path, capsys, monkeypatch
 ):
-    from hi_moe.cli import main
+    from hi_moe.cli.main import main
 
     real = Solver.solve
 

@@ -8,11 +8,11 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel
 
 from graph.context import Context
-from hi_moe.call_log import CallLog, CallRecord
 from hi_moe.errors import UserError
-from hi_moe.fake_endpoint import FakeEndpoint, count_tokens
-from hi_moe.llm import EndpointError, LLMClient, Retry, json_schema_format
-from hi_moe.tier_calls import TierCalls, parse_json
+from hi_moe.llm.call_log import CallLog, CallRecord
+from hi_moe.llm.client import EndpointError, LLMClient, Retry, json_schema_format
+from hi_moe.llm.fake.endpoint import FakeEndpoint, count_tokens
+from hi_moe.llm.tier_calls import TierCalls, parse_json
 from nodes.support import endpoint_retry
 
 MODELS = ["python", "monitor"]

@@ -11,11 +11,11 @@ import pytest
 from graph.builder import build_graph
 from graph.checkpoint import open_checkpointer
 from graph.context import Context
-from hi_moe.endpoints import client_for, required_models
-from hi_moe.llm import EndpointError
-from hi_moe.local_server import LocalServer
-from hi_moe.models import MODELS, resolve_model
-from hi_moe.runs import run_thread
+from hi_moe.app.runs import run_thread
+from hi_moe.llm.client import EndpointError
+from hi_moe.llm.endpoints import client_for, required_models
+from hi_moe.llm.local_server import LocalServer
+from hi_moe.llm.models import MODELS, resolve_model
 
 pytestmark = pytest.mark.integration
 MODEL = "qwen2.5-coder-0.5b"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from graph.context import Context
 from graph.state import Part
 from graph.state import TestCase as VisibleTest
-from hi_moe.grading import grade
-from hi_moe.problems import get_problem
-from hi_moe.projects import humaneval_bundle
-from hi_moe.prompting import estimate_tokens
+from hi_moe.llm.prompting import estimate_tokens
+from hi_moe.problems.datasets import get_problem
+from hi_moe.problems.grading import grade
+from hi_moe.problems.projects import humaneval_bundle
 from nodes.architect import TESTS_IN_VIEW, TESTS_PER_PART, window_view
 
 TIERS = {"architect", "dispatcher", "monitor"}

@@ -2,10 +2,10 @@
 
 import json
 
-from hi_moe.extraction import extract_code, extract_confidence
-from hi_moe.grading import grade
-from hi_moe.mock_model import ScriptedModel, wrong_answer
-from hi_moe.problems import get_problem
+from hi_moe.llm.extraction import extract_code, extract_confidence
+from hi_moe.llm.fake.scripted_model import ScriptedModel, wrong_answer
+from hi_moe.problems.datasets import get_problem
+from hi_moe.problems.grading import grade
 
 REVERSE = get_problem("builtin/0")
 GCD = get_problem("builtin/7")

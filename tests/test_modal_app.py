@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from graph.context import Context
-from hi_moe.cli import main
-from hi_moe.endpoints import required_models
-from hi_moe.fake_endpoint import FakeEndpoint
-from hi_moe.fleet import load_fleet
-from hi_moe.mock_model import ScriptedModel
-from hi_moe.problems import load_dataset
+from hi_moe.cli.main import main
+from hi_moe.llm.endpoints import required_models
+from hi_moe.llm.fake.endpoint import FakeEndpoint
+from hi_moe.llm.fake.scripted_model import ScriptedModel
+from hi_moe.problems.datasets import load_dataset
+from hi_moe.routing.fleet import load_fleet
 from modal_app.vllm_server import (
     ADAPTERS_DIR,
     DEFAULT_BASE_MODEL,

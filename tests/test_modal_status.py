@@ -12,10 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from graph.context import Context
-from hi_moe.cli import main
-from hi_moe.endpoints import required_models
-from hi_moe.fake_endpoint import FakeEndpoint
-from hi_moe.modal_status import EndpointStatus, check_endpoint, format_status
+from hi_moe.cli.main import main
+from hi_moe.llm.endpoints import required_models
+from hi_moe.llm.fake.endpoint import FakeEndpoint
+from hi_moe.llm.modal_status import EndpointStatus, check_endpoint, format_status
 
 API_KEY = "test-key"
 MODELS = {"object": "list", "data": [{"id": "python", "object": "model"}]}

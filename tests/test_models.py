@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from hi_moe import models
 from hi_moe.errors import UserError
-from hi_moe.models import ModelSpec, model_label, resolve_model
+from hi_moe.llm import models
+from hi_moe.llm.models import ModelSpec, model_label, resolve_model
 
 PART = 10
 CONTENT = models.GGUF_MAGIC + bytes(range(23))  # 27 bytes: parts of 10, 10 and 7

@@ -8,8 +8,8 @@ import pytest
 
 from graph.context import Context
 from graph.state import OutcomeReport, PartLedger, Plan, ProgressReport, State, Subgoal
-from hi_moe.mock_model import ScriptedModel
-from hi_moe.problems import get_problem, load_dataset
+from hi_moe.llm.fake.scripted_model import ScriptedModel
+from hi_moe.problems.datasets import get_problem, load_dataset
 from nodes.monitor import assess, drifted, failure_options, is_stuck, next_step, surprised
 from tests.conftest import REPO_FLEET
 

@@ -5,16 +5,10 @@ from collections import Counter
 
 import pytest
 
-from hi_moe.grading import answers_match, grade
-from hi_moe.problems import (
-    Problem,
-    ProblemError,
-    docstring_tests,
-    get_problem,
-    load_dataset,
-    read_jsonl,
-)
-from hi_moe.sandbox import check_function
+from hi_moe.problems.datasets import get_problem, load_dataset
+from hi_moe.problems.grading import answers_match, grade
+from hi_moe.problems.problem import Problem, ProblemError, docstring_tests, read_jsonl
+from hi_moe.sandbox.checks import check_function
 
 BUILTIN = load_dataset("builtin")
 MATH = load_dataset("math")

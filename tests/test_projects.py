@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from hi_moe.grading import grade
-from hi_moe.problems import ProblemError, get_problem, load_dataset
-from hi_moe.projects import Project, get_project, humaneval_bundle, read_projects
+from hi_moe.problems.datasets import get_problem, load_dataset
+from hi_moe.problems.grading import grade
+from hi_moe.problems.problem import ProblemError
+from hi_moe.problems.projects import Project, get_project, humaneval_bundle, read_projects
 
 
 def reference_module(project: Project) -> str:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from hi_moe.prompting import (
+from hi_moe.llm.prompting import (
     TRUNCATED,
     estimate_tokens,
     fit_fields,

@@ -8,9 +8,9 @@ import pytest
 
 from graph.builder import build_graph
 from graph.checkpoint import open_checkpointer
-from hi_moe.cli import main
-from hi_moe.run_registry import RunRegistry, new_record
-from hi_moe.runs import run_thread
+from hi_moe.app.registry import RunRegistry, new_record
+from hi_moe.app.runs import run_thread
+from hi_moe.cli.main import main
 from nodes import specialist
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from graph.builder import build_graph
 from graph.checkpoint import open_checkpointer
-from hi_moe.runs import run_thread
+from hi_moe.app.runs import run_thread
 from nodes import specialist
 
 

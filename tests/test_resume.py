@@ -19,7 +19,7 @@ import pytest
 from graph.builder import build_graph
 from graph.checkpoint import open_checkpointer
 
-HI_MOE = [sys.executable, "-m", "hi_moe.cli"]
+HI_MOE = [sys.executable, "-m", "hi_moe.cli.main"]
 LATENCY_S = 2.0
 
 

@@ -12,13 +12,13 @@ import pytest
 from chromadb.config import Settings
 
 from evals.bench_routing import held_out_scores
-from hi_moe.embeddings import DIMENSIONS, MAX_TOKENS, embed_matrix, embedder
 from hi_moe.errors import UserError
-from hi_moe.fake_endpoint import FakeEndpoint
-from hi_moe.fleet import load_fleet
-from hi_moe.router import COLLECTION_PREFIX, Router, choose
-from hi_moe.router_classifier import Classifier
-from hi_moe.routing_log import RoutingLog
+from hi_moe.llm.fake.endpoint import FakeEndpoint
+from hi_moe.routing.classifier import Classifier
+from hi_moe.routing.embeddings import DIMENSIONS, MAX_TOKENS, embed_matrix, embedder
+from hi_moe.routing.fleet import load_fleet
+from hi_moe.routing.log import RoutingLog
+from hi_moe.routing.router import COLLECTION_PREFIX, Router, choose
 from tests.conftest import REPO_FLEET
 
 SCORES = {"python": 0.5, "algorithms": 0.3, "math": 0.2}
@@ -166,8 +166,8 @@ class Overlap:
 
 
 def test_ensemble_runs_specialists_in_parallel_and_keeps_the_best(make_harness):
-    from hi_moe.mock_model import ScriptedModel
-    from hi_moe.problems import load_dataset
+    from hi_moe.llm.fake.scripted_model import ScriptedModel
+    from hi_moe.problems.datasets import load_dataset
 
     overlap = Overlap(ScriptedModel(load_dataset("builtin"), wrong_tries=2))
     harness = make_harness(overlap)
@@ -187,7 +187,7 @@ def test_fake_endpoint_is_loopback_only():
 
 
 def test_cli_refuses_an_ensemble_wider_than_the_fleet(tmp_path, capsys):
-    from hi_moe.cli import main
+    from hi_moe.cli.main import main
 
     args = ["solve", "--mock", "--problem", "0", "--routing-mode", "ensemble", "--ensemble-k"]
     assert main([*args, "9", "--home", str(tmp_path)]) == 2

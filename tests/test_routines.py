@@ -5,7 +5,7 @@ from __future__ import annotations
 import chromadb
 from chromadb.config import Settings
 
-from hi_moe.routines import Routine, RoutineCache
+from hi_moe.routing.routines import Routine, RoutineCache
 
 
 def routine(source: str, summary: str) -> Routine:

@@ -9,11 +9,11 @@ import types
 import pytest
 
 from graph.state import TestCase as Case
-from hi_moe import sandbox_modal
 from hi_moe.errors import UserError
-from hi_moe.sandbox import check_function, run_program
-from hi_moe.sandbox_channel import LocalChild
-from hi_moe.sandbox_isolation import (
+from hi_moe.sandbox import modal_child as sandbox_modal
+from hi_moe.sandbox.channel import LocalChild
+from hi_moe.sandbox.checks import check_function, run_program
+from hi_moe.sandbox.isolation import (
     CHILD_SOURCE,
     LOCAL_KINDS,
     SANDBOX_ENV,
@@ -22,7 +22,7 @@ from hi_moe.sandbox_isolation import (
     strongest,
     why_not,
 )
-from hi_moe.sandbox_modal import ModalChild, modal_command
+from hi_moe.sandbox.modal_child import ModalChild, modal_command
 
 ADD_TESTS = [Case(call="add(1, 2)", expected="3"), Case(call="add(-1, 1)", expected="0")]
 AVAILABLE = [kind for kind in LOCAL_KINDS if not why_not(kind)]

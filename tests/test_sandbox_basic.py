@@ -6,8 +6,14 @@ from functools import partial
 import pytest
 
 from graph.state import TestCase as Case
-from hi_moe.literals import matches
-from hi_moe.sandbox import check_function, numeric_answer, run_check, run_program, validate_many
+from hi_moe.sandbox.checks import (
+    check_function,
+    numeric_answer,
+    run_check,
+    run_program,
+    validate_many,
+)
+from hi_moe.sandbox.literals import matches
 
 ADD = "def add(a, b):\n    return a + b\n"
 ADD_TESTS = [Case(call="add(1, 2)", expected="3"), Case(call="add(-1, 1)", expected="0")]

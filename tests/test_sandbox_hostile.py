@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from graph.state import TestCase as Case
-from hi_moe.grading import grade
-from hi_moe.problems import get_problem
-from hi_moe.sandbox import check_function, run_check, run_program
-from hi_moe.sandbox_isolation import strongest
+from hi_moe.problems.datasets import get_problem
+from hi_moe.problems.grading import grade
+from hi_moe.sandbox.checks import check_function, run_check, run_program
+from hi_moe.sandbox.isolation import strongest
 
 REPO = Path(__file__).resolve().parent.parent
 KIND = strongest()

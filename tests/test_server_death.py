@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import HumanMessage
 
-from hi_moe.call_log import CallLog
-from hi_moe.llm import EndpointError, LLMClient, Retry
-from hi_moe.local_server import LocalServer, death_notice_at, free_port
+from hi_moe.llm.call_log import CallLog
+from hi_moe.llm.client import EndpointError, LLMClient, Retry
+from hi_moe.llm.local_server import LocalServer, death_notice_at, free_port
 
 # Serves /v1/models, then dies with SIGILL on the first completion (as an AMX build does).
 STAND_IN = """

@@ -2,9 +2,9 @@
 
 import json
 
-from hi_moe.cli import main
-from hi_moe.routing_log import RoutingLog
-from hi_moe.training_export import in_validation
+from hi_moe.cli.main import main
+from hi_moe.routing.log import RoutingLog
+from hi_moe.routing.training_export import in_validation
 
 
 def test_export_writes_only_settled_decisions_split_by_thread(tmp_path, capsys):

@@ -11,7 +11,7 @@ from typing_extensions import TypedDict
 
 from graph.checkpoint import open_checkpointer
 from graph.versioned_saver import MAX_CHAIN, VALUES_TABLE
-from hi_moe.checkpoint_prune import prune_finished
+from hi_moe.app.checkpoint_prune import prune_finished
 
 STEPS = 40
 ITEM = "x" * 1000

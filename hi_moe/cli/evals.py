@@ -1,0 +1,154 @@
+"""`hi-moe` evaluation commands: compare, compare-runs, eval, ab-test, analyze, aggregate, costs,
+bench, export-training."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict
+from functools import partial
+
+from graph.context import Context
+from hi_moe.app.batch import Batch, new_run_id
+from hi_moe.app.display import console, print_report, progress_bar
+from hi_moe.cli.runs import make_context
+from hi_moe.errors import EXIT_INTERRUPTED, UserError
+from hi_moe.llm.call_log import CallLog
+from hi_moe.llm.pricing import load_prices
+from hi_moe.problems.datasets import single_problems
+
+
+def cmd_export_training(args: argparse.Namespace) -> int:
+    from hi_moe.routing.training_export import export_routing
+
+    context = Context(**({"home": args.home} if args.home else {}))
+    summary = export_routing(context.routing_log_path, args.out, args.validation_fraction)
+    console.print(
+        f"wrote {summary.train} train and {summary.validation} validation routing examples "
+        f"to {args.out} ({summary.skipped} decisions without a known outcome skipped)"
+    )
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from evals import compare
+
+    if args.concurrency < 1:
+        raise UserError("--concurrency must be at least 1")
+    context = make_context(args)
+    problems = single_problems(args.dataset, "compare", args.limit)
+    tag = args.dataset.replace("/", "-") + (f"-adapters-{args.adapters}" if args.adapters else "")
+    run_id = args.run_id or f"compare-{tag}-{int(time.time())}"
+    out_dir = context.home_dir / "compare"
+    store = compare.RowStore(out_dir / f"{run_id}.json")
+    skipped = len(store.done() & {p.id for p in problems})
+    if skipped:
+        console.print(f"{skipped} problems already done in {run_id}; skipping them")
+    batch = Batch(run_id)
+    with progress_bar() as bar:
+        job = bar.add_task(f"compare {args.dataset}", total=len(problems), completed=skipped)
+        try:
+            summaries = compare.run_compare(
+                problems, context, store, batch, args.dataset, args.concurrency, args.mock,
+                on_problem=lambda _: bar.advance(job), adapters=args.adapters,
+            )  # fmt: skip
+        except KeyboardInterrupt:
+            console.print(f"\ninterrupted; finished problems are kept: --run-id {run_id}")
+            return EXIT_INTERRUPTED
+    if summaries:
+        print_report(compare.render(summaries))
+        console.print(f"chart {compare.chart(summaries, out_dir / f'{run_id}.png')}")
+    console.print(f"rows {store.path}")
+    return batch.exit_code()
+
+
+def cmd_compare_runs(args: argparse.Namespace) -> int:
+    from evals import compare_runs
+
+    home = Context(**({"home": args.home} if args.home else {})).home_dir
+    path_a, path_b = (compare_runs.run_path(run, home) for run in args.runs)
+    paired = compare_runs.compare_runs(path_a, path_b)
+    print_report(compare_runs.render(paired, (path_a.stem, path_b.stem)))
+    return 0
+
+
+def cmd_costs(args: argparse.Namespace) -> int:
+    from evals import costs
+
+    context = Context(**({"home": args.home} if args.home else {}))
+    if not context.call_log_path.exists():
+        raise UserError(f"no call log at {context.call_log_path}: solve some problems first")
+    calls = CallLog(context.call_log_path).all()
+    if args.threads:
+        unknown = set(args.threads) - {c.thread_id for c in calls}
+        if unknown:
+            raise UserError(f"no calls logged for thread(s) {', '.join(sorted(unknown))}")
+        calls = [c for c in calls if c.thread_id in set(args.threads)]
+    prices = load_prices(context.price_table)
+    by_tier = costs.group(calls, lambda c: c.tier, prices)
+    print_report(costs.render("tier", by_tier))
+    print_report(costs.render("model", costs.group(calls, lambda c: c.model, prices)))
+    print_report(costs.render("thread", costs.group(calls, lambda c: c.thread_id or "-", prices)))
+    console.print(f"chart {costs.chart(by_tier, context.home_dir / 'costs.png')}")
+    return 0
+
+
+def cmd_aggregate(args: argparse.Namespace) -> int:
+    from evals import aggregate
+
+    print_report(aggregate.render([aggregate.run_stats(path) for path in args.files]))
+    return 0
+
+
+def cmd_ab_test(args: argparse.Namespace) -> int:
+    from evals import ab_test
+
+    variants = [ab_test.parse_variant(v) for v in args.variant]
+    if len(variants) != 2 or variants[0].name == variants[1].name:
+        raise UserError("give exactly two --variant NAME=prompt.md with different names")
+    context = make_context(args)
+    problems = single_problems(args.dataset, "ab-test", args.limit)
+    batch = Batch(args.run_id or new_run_id(f"ab-{args.tier}"))
+    outcomes = []
+    with progress_bar() as bar:
+        for variant in variants:
+            job = bar.add_task(f"variant {variant.name}", total=len(problems))
+            outcomes.append(
+                ab_test.run_variant(problems, context, args.tier, variant, args.mock, batch,
+                                    args.dataset, partial(bar.advance, job))
+            )  # fmt: skip
+    names = (variants[0].name, variants[1].name)
+    paired = [p.id for p in problems if p.id in outcomes[0] and p.id in outcomes[1]]
+    data: dict = {"run_id": batch.run_id, "unfinished": [asdict(u) for u in batch.unfinished]}
+    if paired:
+        a, b = ([outcome[p] for p in paired] for outcome in outcomes)
+        report = ab_test.compare_outcomes(args.tier, names, a, b)
+        print_report(ab_test.render(report))
+        data.update(asdict(report))
+    path = context.home_dir / "ab" / f"{args.tier}-{names[0]}-vs-{names[1]}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2))
+    console.print(f"report {path}")
+    return batch.exit_code()
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from evals import analyze
+
+    print_report(analyze.render(*analyze.analyze(args.files)))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from evals.langsmith_eval import render, run_eval
+
+    context = Context(**({"home": args.home} if args.home else {}))
+    batch = Batch(args.run_id or new_run_id("eval"))
+    summary = run_eval(args.dataset, context.home_dir, args.mock, args.limit, batch)
+    print_report(render(summary))
+    path = context.home_dir / "eval" / f"{batch.run_id}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(asdict(summary), indent=2))
+    console.print(f"rows {path}")
+    return batch.exit_code()

@@ -1,0 +1,66 @@
+"""Endpoint profiles (local, modal, any OpenAI-compatible URL) and one client per endpoint."""
+
+from __future__ import annotations
+
+import os
+import threading
+from functools import partial
+
+from graph.context import Context
+from hi_moe.llm.call_log import CallLog
+from hi_moe.llm.client import EndpointError, LLMClient
+from hi_moe.llm.local_server import death_notice_at, shared_local_server
+from hi_moe.routing.fleet import load_fleet
+
+MODAL_URL_ENV = "HI_MOE_MODAL_URL"
+MODAL_KEY_ENV = "HI_MOE_MODAL_API_KEY"
+
+_clients: dict[tuple[str, str, str, str], LLMClient] = {}
+_lock = threading.Lock()
+
+
+def resolve_endpoint(context: Context) -> tuple[str, str]:
+    """(base_url, api_key) for the context's endpoint profile."""
+    if context.base_url:
+        return context.base_url, context.api_key
+    if context.endpoint == "local":
+        return shared_local_server(context).base_url, context.api_key
+    if context.endpoint == "modal":
+        url = os.environ.get(MODAL_URL_ENV)
+        if not url:
+            raise EndpointError(
+                f"--endpoint modal needs {MODAL_URL_ENV}, the deployed app's URL ending in /v1 "
+                "(see README: Modal)"
+            )
+        return url, os.environ.get(MODAL_KEY_ENV, context.api_key)
+    if context.endpoint.startswith(("http://", "https://")):
+        return context.endpoint, os.environ.get("OPENAI_API_KEY", context.api_key)
+    raise EndpointError(
+        f"unknown endpoint {context.endpoint!r}: use local, modal or an http(s) base URL"
+    )
+
+
+def required_models(context: Context) -> set[str]:
+    """Every model name a run may ask for: the tiers' and the fleet's."""
+    fleet = load_fleet(context.fleet_path)
+    return set(context.tier_models().values()) | {s.model for s in fleet.specialists}
+
+
+def client_for(context: Context) -> LLMClient:
+    """The process-wide client for the context's endpoint, its model names checked once."""
+    base_url, api_key = resolve_endpoint(context)
+    key = (base_url, api_key, str(context.call_log_path), context.extra_body)
+    with _lock:
+        if key not in _clients:
+            client = LLMClient(
+                base_url,
+                api_key,
+                CallLog(context.call_log_path),
+                context.request_timeout_s,
+                schema_style="llama_cpp" if context.endpoint == "local" else "openai",
+                extra_body=context.extra_body_fields(),
+                diagnose=partial(death_notice_at, base_url),
+            )
+            client.require_models(required_models(context))
+            _clients[key] = client
+        return _clients[key]

@@ -1,0 +1,99 @@
+"""The scripted model behind `--mock`: instant, deterministic answers for every tier.
+
+Specialists answer with the reference solution of the problem whose statement is in their
+prompt (after `wrong_tries` deliberately wrong answers, to exercise self-correction); the
+architect, dispatcher and monitor answer with valid JSON derived from their prompts. Tries are
+counted per problem; a resumed thread's earlier tries are counted from the replies it got
+(`answered`), so a resumed run answers as the uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections import Counter
+from collections.abc import Iterable
+
+from hi_moe.problems.problem import Problem
+from hi_moe.problems.projects import Project
+
+PARTS = re.compile(r"^- (\w+): ", re.MULTILINE)
+PARTS_HEADING = "Parts to plan now:"
+ALLOWED = re.compile(r"Allowed decisions: (.+)\.")
+
+
+def wrong_answer(problem: Problem) -> str:
+    """A deliberately wrong specialist reply, naming its problem (so it can be counted later)."""
+    code = f"# a wrong try at {problem.id}\ndef wrong():\n    return None\n"
+    return f"```python\n{code}```\nCONFIDENCE: 0.9"
+
+
+def right_answer(problem: Problem) -> str:
+    return f"```python\n{problem.reference}\n```\nCONFIDENCE: 0.9"
+
+
+class ScriptedModel:
+    """A `Responder` for FakeEndpoint that plays every tier."""
+
+    def __init__(
+        self,
+        problems: list[Problem | Project],
+        wrong_tries: int = 0,
+        answered: Iterable[str] = (),
+    ) -> None:
+        """`answered`: replies the threads this run resumes got earlier; they count as tries."""
+        self.problems = [
+            part
+            for problem in problems
+            for part in (problem.parts if isinstance(problem, Project) else [problem])
+        ]
+        self.wrong_tries = wrong_tries
+        answers = {
+            reply: problem.id
+            for problem in self.problems
+            for reply in (wrong_answer(problem), right_answer(problem))
+        }
+        self._tries = Counter(answers[reply] for reply in answered if reply in answers)
+        self._lock = threading.Lock()
+
+    def __call__(self, model: str, messages: list[dict], response_format: dict | None) -> str:
+        prompt = "\n".join(str(m.get("content", "")) for m in messages)
+        if model == "architect":
+            return self.plan(prompt)
+        if model == "dispatcher":
+            specialist = "math" if "(math)" in prompt or "math task" in prompt else "python"
+            return json.dumps(
+                {"objective": "Implement it.", "constraints": [], "specialist": specialist}
+            )
+        if model == "monitor":
+            allowed = ALLOWED.search(prompt)
+            options = allowed.group(1).split(", ") if allowed else ["give_up"]
+            choice = "replan" if "replan" in options else options[0]
+            return json.dumps({"decision": choice, "reason": "scripted monitor"})
+        return self.solve(str(messages[-1].get("content", "")) if messages else "")
+
+    def plan(self, prompt: str) -> str:
+        listing = prompt.partition(PARTS_HEADING)[2].partition("Visible tests:")[0]
+        parts = PARTS.findall(listing)
+        kind = "math task" if "Task (math)" in prompt else "task"
+        return json.dumps(
+            {
+                "goal": f"Solve the {kind}.",
+                "strategy": "One part at a time.",
+                "subgoals": [
+                    {"part": p, "objective": f"Implement {p}.", "acceptance": ["tests pass"]}
+                    for p in parts
+                ],
+            }
+        )
+
+    def solve(self, prompt: str) -> str:
+        """The reference of the problem whose statement is in `prompt` (the latest message)."""
+        for problem in self.problems:
+            if problem.statement[:200] in prompt:
+                with self._lock:
+                    tries = self._tries[problem.id]
+                    self._tries[problem.id] += 1
+                return wrong_answer(problem) if tries < self.wrong_tries else right_answer(problem)
+        return "```python\npass\n```\nCONFIDENCE: 0.1"

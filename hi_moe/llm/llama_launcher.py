@@ -1,0 +1,58 @@
+"""Child-process entry point of the embedded server: llama_cpp.server with a sharing proxy.
+
+llama-cpp-python's stock proxy reloads the model whenever the requested alias changes and
+silently answers unknown names with its default model. This proxy keeps one loaded model per
+distinct (GGUF, LoRA) pair, shared by every alias that uses it, and refuses unknown names.
+
+Run as: python -m hi_moe.llm.llama_launcher CONFIG.json
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import llama_cpp
+import llama_cpp.server.app as server_app
+import uvicorn
+from fastapi import HTTPException
+from llama_cpp.server.model import LlamaProxy
+from llama_cpp.server.settings import ConfigFileSettings, ModelSettings, ServerSettings
+
+
+class SharedLlamaProxy(LlamaProxy):
+    """Aliases map to shared model instances; an alias nobody configured is an error."""
+
+    def __init__(self, models: list[ModelSettings]) -> None:
+        self._model_settings_dict = {m.model_alias or m.model: m for m in models}
+        self._default_model_alias = next(iter(self._model_settings_dict))
+        self._loaded: dict[tuple[str, str | None], llama_cpp.Llama] = {}
+        self(self._default_model_alias)
+
+    def __call__(self, model: str | None = None) -> llama_cpp.Llama:
+        alias = model or self._default_model_alias
+        if alias not in self._model_settings_dict:
+            raise HTTPException(status_code=404, detail=f"model {alias!r} is not served here")
+        settings = self._model_settings_dict[alias]
+        key = (settings.model, settings.lora_path)
+        if key not in self._loaded:
+            self._loaded[key] = self.load_llama_from_model_settings(settings)
+        return self._loaded[key]
+
+    def free(self) -> None:
+        for llama in self._loaded.values():
+            llama.close()
+        self._loaded.clear()
+
+
+def main(config_path: str) -> None:
+    config = ConfigFileSettings.model_validate_json(Path(config_path).read_text())
+    server_app.LlamaProxy = SharedLlamaProxy
+    app = server_app.create_app(
+        server_settings=ServerSettings.model_validate(config), model_settings=config.models
+    )
+    uvicorn.run(app, host=config.host, port=config.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

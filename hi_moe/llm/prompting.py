@@ -1,0 +1,78 @@
+"""Prompt templates from prompts/, rendered under a hard token cap.
+
+A template file holds the system message, a line `---`, then the user message, with
+`{field}` placeholders. When the fields would push a prompt past its cap, the largest fields are
+truncated first (fair shares), so every tier's prompt stays bounded however long the run gets.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+from pathlib import Path
+
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+
+from graph.context import REPO_ROOT
+
+PROMPTS_DIR = REPO_ROOT / "prompts"
+CHARS_PER_TOKEN = 3.0
+"""Conservative: real tokenizers average closer to 4 characters per token on code and prose."""
+TRUNCATED = " [...]"
+
+
+def estimate_tokens(text: str) -> int:
+    return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+
+def truncate(text: str, max_tokens: int) -> str:
+    """Cut `text` to about `max_tokens`, marking the cut."""
+    limit = int(max_tokens * CHARS_PER_TOKEN)
+    if len(text) <= limit:
+        return text
+    if limit < 2 * len(TRUNCATED):
+        return text[: max(limit, 0)]
+    return text[: limit - len(TRUNCATED)] + TRUNCATED
+
+
+@cache
+def load_text(name: str) -> str:
+    """A plain prompt file of prompts/ by stem."""
+    return (PROMPTS_DIR / f"{name}.md").read_text().strip()
+
+
+@cache
+def load_template(name: str, prompts_dir: Path = PROMPTS_DIR) -> tuple[str, str]:
+    """(system, user) of a template file; `name` is a file stem or a path to a .md file."""
+    path = Path(name) if name.endswith(".md") else prompts_dir / f"{name}.md"
+    system, separator, user = path.read_text().partition("\n---\n")
+    if not separator:
+        raise ValueError(f"prompt template {path} lacks the '---' line between system and user")
+    return system.strip(), user.strip()
+
+
+def fit_fields(fields: dict[str, str], budget_tokens: int) -> dict[str, str]:
+    """Truncate the largest fields so that all together fit `budget_tokens`."""
+    remaining = max(budget_tokens, 0)
+    fitted = {}
+    by_size = sorted(fields.items(), key=lambda item: estimate_tokens(item[1]))
+    for index, (key, value) in enumerate(by_size):
+        share = remaining // (len(by_size) - index)
+        fitted[key] = truncate(value, share)
+        remaining -= estimate_tokens(fitted[key])
+    return fitted
+
+
+def render(name: str, cap_tokens: int, **fields: object) -> list[BaseMessage]:
+    """System and user messages of template `name`, at most `cap_tokens` (estimated) in all."""
+    system, user = load_template(name)
+    text_fields = {key: str(value) for key, value in fields.items()}
+    fixed = estimate_tokens(system.format(**dict.fromkeys(text_fields, "")))
+    fixed += estimate_tokens(user.format(**dict.fromkeys(text_fields, "")))
+    fitted = fit_fields(text_fields, cap_tokens - fixed)
+    return [SystemMessage(system.format(**fitted)), HumanMessage(user.format(**fitted))]
+
+
+def prompt_tokens(messages: list[BaseMessage]) -> int:
+    """Estimated tokens of a rendered prompt."""
+    return sum(estimate_tokens(str(m.content)) for m in messages)

@@ -1,0 +1,124 @@
+"""Routine cache: the approach of every solved part, kept in Chroma and retrieved for new tasks.
+
+A routine is a solved part's task summary, the plan's strategy, its interface and its
+solution. The architect retrieves the most similar routines for the parts it plans, never one
+whose source problem belongs to the current task (no leakage into an evaluation). The
+collection's name carries the schema version; a cache from an older schema is dropped and a
+corrupt store is rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import threading
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import chromadb
+from chromadb.config import Settings
+
+from hi_moe.routing.embeddings import embed
+from hi_moe.routing.router import forget_chroma_system
+
+log = logging.getLogger(__name__)
+SCHEMA_VERSION = 1
+COLLECTION_PREFIX = "routines-v"
+COLLECTION = f"{COLLECTION_PREFIX}{SCHEMA_VERSION}"
+SOLUTION_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class Routine:
+    source_id: str
+    summary: str
+    strategy: str
+    interface: str
+    solution: str
+    distance: float = 0.0
+
+    @property
+    def id(self) -> str:
+        digest = hashlib.sha256(f"{self.source_id}\n{self.solution}".encode()).hexdigest()
+        return digest[:16]
+
+
+class RoutineCache:
+    """A persistent Chroma collection of routines (thread-safe within a process)."""
+
+    def __init__(self, store_dir: Path) -> None:
+        self.store_dir = store_dir
+        self._lock = threading.Lock()
+        try:
+            self._collection = self._open()
+        except Exception as exc:  # chromadb raises many types for a damaged store
+            log.warning("routine cache %s is unusable (%s); rebuilding it", store_dir, exc)
+            forget_chroma_system(store_dir)
+            shutil.rmtree(store_dir, ignore_errors=True)
+            self._collection = self._open()
+
+    def _open(self) -> chromadb.Collection:
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        client = chromadb.PersistentClient(
+            path=str(self.store_dir), settings=Settings(anonymized_telemetry=False)
+        )
+        for stale in client.list_collections():
+            if stale.name.startswith(COLLECTION_PREFIX) and stale.name != COLLECTION:
+                log.warning("dropping routine cache %s of an older schema", stale.name)
+                client.delete_collection(stale.name)
+        return client.get_or_create_collection(
+            COLLECTION, metadata={"hnsw:space": "cosine", "schema": SCHEMA_VERSION}
+        )
+
+    def add(self, routine: Routine) -> None:
+        with self._lock:
+            self._collection.upsert(
+                ids=[routine.id],
+                documents=[routine.summary],
+                embeddings=embed([routine.summary]),
+                metadatas=[
+                    {
+                        "source_id": routine.source_id,
+                        "strategy": routine.strategy,
+                        "interface": routine.interface,
+                        "solution": routine.solution[:SOLUTION_CHARS],
+                    }
+                ],
+            )
+
+    def similar(self, query: str, exclude_sources: set[str], count: int) -> list[Routine]:
+        """The `count` routines nearest `query`, none from `exclude_sources`."""
+        with self._lock:
+            if count < 1 or self._collection.count() == 0:
+                return []
+            where = {"source_id": {"$nin": sorted(exclude_sources)}} if exclude_sources else None
+            found = self._collection.query(
+                query_embeddings=embed([query]),
+                n_results=count,
+                where=where,
+                include=["documents", "metadatas", "distances"],
+            )
+        return [
+            Routine(
+                source_id=str(meta["source_id"]),
+                summary=document,
+                strategy=str(meta["strategy"]),
+                interface=str(meta["interface"]),
+                solution=str(meta["solution"]),
+                distance=round(float(distance), 4),
+            )
+            for document, meta, distance in zip(
+                found["documents"][0], found["metadatas"][0], found["distances"][0], strict=True
+            )
+        ]
+
+    def count(self) -> int:
+        return self._collection.count()
+
+
+@cache
+def routine_cache(store_dir: Path) -> RoutineCache:
+    """One cache per store directory in a process."""
+    return RoutineCache(store_dir)
