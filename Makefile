@@ -68,9 +68,10 @@ mock: setup  ## solve every built-in problem with the scripted fake model (insta
 test: setup $(ADAPTERS:%=adapters/$(TEST_MODEL)/%/adapter.gguf)  ## unit and integration tests
 	$(BIN)/python -m pytest -q
 
-lint: setup
+lint: setup  ## ruff and the one-direction import contract (pyproject.toml)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: setup
 	$(BIN)/ruff format .

@@ -26,6 +26,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from evals import (
+    bench_ensemble,
+    bench_harness,
+    bench_horizon,
+    bench_model,
+    bench_routing,
+    bench_sandbox,
+)
 from evals.bench_common import Tick, markdown_table, no_tick
 from graph.context import REPO_ROOT, Context
 from hi_moe.errors import UserError
@@ -112,44 +120,32 @@ def result_of(report: Any, render: Callable[[Any], str]) -> SuiteResult:
 
 
 def run_routing(settings: BenchSettings, tick: Tick) -> SuiteResult:
-    from evals import bench_routing
-
     context = Context()
     report = bench_routing.run(context.fleet_path, context.router_dir, settings.split, tick)
     return result_of(report, bench_routing.render)
 
 
 def run_ensemble(settings: BenchSettings, tick: Tick) -> SuiteResult:
-    from evals import bench_ensemble
-
     report = bench_ensemble.run(settings.k, settings.latency(0.3))
     return result_of(report, bench_ensemble.render)
 
 
 def run_sandbox(settings: BenchSettings, tick: Tick) -> SuiteResult:
-    from evals import bench_sandbox
-
     return result_of(bench_sandbox.measure(settings.runs, tick), bench_sandbox.render)
 
 
 def run_overhead(settings: BenchSettings, tick: Tick) -> SuiteResult:
-    from evals import bench_harness
-
     report = bench_harness.overhead(settings.latency(0.05), settings.problems, tick)
     return result_of(report, bench_harness.render_overhead)
 
 
 def run_throughput(settings: BenchSettings, tick: Tick) -> SuiteResult:
-    from evals import bench_harness
-
     report = bench_harness.throughput(settings.latency(0.05), problem_count=settings.problems,
                                       tick=tick)  # fmt: skip
     return result_of(report, bench_harness.render_throughput)
 
 
 def run_model(settings: BenchSettings, tick: Tick) -> SuiteResult:
-    from evals import bench_model
-
     report = bench_model.run(settings.out / "model", settings.limit, settings.mock, tick)
     result = result_of(report, bench_model.render)
     if report.interrupted:
@@ -160,8 +156,6 @@ def run_model(settings: BenchSettings, tick: Tick) -> SuiteResult:
 
 
 def run_horizon(settings: BenchSettings, tick: Tick) -> SuiteResult:
-    from evals import bench_horizon
-
     rows = bench_horizon.horizon(settings.ks, settings.pool, settings.mock, tick=tick)
     paths = bench_horizon.write_report(rows, settings.out, settings.mock)
     data = json.loads(paths["json"].read_text())

@@ -23,11 +23,15 @@ from threading import Lock
 from evals.baseline import solve_baseline
 from evals.figures import png_figure
 from graph.context import Context
+from hi_moe.adapters.meta import check_uncontaminated, fleet_adapters
 from hi_moe.app.batch import Batch, Unfinished
 from hi_moe.app.runs import new_thread_id, solver
 from hi_moe.errors import UserError
 from hi_moe.llm.extraction import malformed_code
+from hi_moe.llm.local_server import LocalServer
+from hi_moe.llm.models import model_label
 from hi_moe.problems.problem import Problem
+from hi_moe.problems.splits import problem_ids
 
 SYSTEMS = ("baseline", "hierarchy")
 REPORT_VERSION = 2
@@ -129,10 +133,6 @@ def check_adapters(
     """Refuse adapters trained on an evaluated problem; `on` needs adapters, `off` the
     embedded endpoint (the only one whose adapters this process controls). The scripted
     mock serves no adapters, so only an explicit `on` is checked there."""
-    from hi_moe.adapters.meta import check_uncontaminated, fleet_adapters
-    from hi_moe.llm.models import model_label
-    from hi_moe.problems.splits import problem_ids
-
     if mock and adapters != "on":
         return
     model = model_label(context.model)
@@ -154,8 +154,6 @@ def without_adapters(context: Context, off: bool) -> Iterator[Context]:
     if not off:
         yield context
         return
-    from hi_moe.llm.local_server import LocalServer
-
     with LocalServer.for_context(context, adapters=False) as server:
         yield replace(context, base_url=server.base_url)
 

@@ -11,7 +11,7 @@ from typing import Any
 @contextmanager
 def png_figure(path: Path, dpi: int = 100, **subplots: Any) -> Iterator[tuple[Any, Any]]:
     """(figure, axes) of `plt.subplots(**subplots)`, laid out and saved to `path` on exit."""
-    import matplotlib
+    import matplotlib  # lazy: heavy, figures only
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

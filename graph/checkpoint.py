@@ -85,6 +85,7 @@ def open_checkpointer(target: str) -> Iterator[BaseCheckpointSaver]:
 
 
 def _postgres(url: str) -> Iterator[BaseCheckpointSaver]:
+    # Lazy: the Postgres driver and saver take half a second to import; only postgres:// needs them.
     import psycopg
     from langgraph.checkpoint.postgres import PostgresSaver
     from psycopg.rows import dict_row

@@ -17,12 +17,15 @@ machine and sent with the call; nothing but the base model is downloaded in the 
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import modal
 
+from hi_moe.adapters.training import train_adapter
 from modal_app.vllm_server import (
     ADAPTERS_DIR,
     DEPLOY_HINT,
@@ -102,11 +105,6 @@ adapters_volume = modal.Volume.from_name("hi-moe-adapters", create_if_missing=Tr
 )
 def train(job: TrainJob) -> dict:
     """Train on the GPU, write /adapters/<specialist>, commit the Volume; returns metadata."""
-    import json
-    import tempfile
-
-    from hi_moe.adapters.training import train_adapter
-
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / f"{job.specialist}.jsonl"
         data.write_text(job.data)

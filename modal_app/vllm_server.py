@@ -197,6 +197,7 @@ def deploy_config(environ: Mapping[str, str], context: Context | None = None) ->
     """What ``modal deploy`` serves: the ``HI_MOE_MODAL_*`` settings and every model name a run
     of ``context`` (``Context()`` by default) asks for, the base model answering all but the
     adapters' names; adapters default to the fleet's specialists that have one."""
+    # Lazy: this module also runs in the vLLM container, which has no hi_moe or graph.
     from graph.context import Context
     from hi_moe.llm.endpoints import required_models
     from hi_moe.routing.fleet import load_fleet

@@ -57,6 +57,7 @@ def converted_dir(base: Base) -> Path:
     target = cache_root() / base.sha256[:16]
     if (target / "config.json").is_file():
         return target
+    # Lazy: torch and transformers are heavy and only training needs them.
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -86,6 +87,7 @@ def converted_dir(base: Base) -> Path:
 
 def load_base(base: Base, device: str):
     """(model, tokenizer) in F32 on `device`."""
+    # Lazy: torch and transformers are heavy and only training needs them.
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -101,7 +103,7 @@ Encoder = Callable[[str], list[int]]
 def text_encoder(base: Base, tokenizer) -> Encoder:
     """Text -> token ids exactly as the serving engine tokenizes (special tokens parsed)."""
     if base.is_gguf:
-        import llama_cpp
+        import llama_cpp  # lazy: heavy native library, GGUF bases only
 
         vocab = llama_cpp.Llama(model_path=base.source, vocab_only=True, verbose=False)
         return lambda text: vocab.tokenize(text.encode(), add_bos=False, special=True)

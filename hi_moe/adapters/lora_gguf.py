@@ -12,6 +12,8 @@ is done on the rows of B. Qwen2 models keep the Hugging Face layout (no permutat
 
 from __future__ import annotations
 
+import gguf
+
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -85,8 +87,6 @@ def write_lora_gguf(
     name: str = "hi-moe adapter",
 ) -> Path:
     """Write the adapter file; `state` maps PEFT keys (…lora_A.weight) to arrays."""
-    import gguf
-
     if architecture not in SUPPORTED_ARCHITECTURES:
         raise ValueError(
             f"GGUF LoRA export supports {', '.join(sorted(SUPPORTED_ARCHITECTURES))}, "

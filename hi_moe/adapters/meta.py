@@ -8,17 +8,18 @@ model; evaluation refuses an adapter trained on any problem it evaluates.
 
 from __future__ import annotations
 
+from hi_moe.routing.fleet import load_fleet
+from hi_moe.llm.models import model_label
+
 import hashlib
 import json
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from hi_moe.errors import UserError
 
-if TYPE_CHECKING:
-    from graph.context import Context
+from graph.context import Context
 
 METADATA_FILE = "metadata.json"
 GGUF_FILE = "adapter.gguf"
@@ -46,9 +47,6 @@ def fleet_adapters(context: Context) -> dict[str, Path]:
 def specialist_adapters(context: Context) -> dict[str, str | None]:
     """Every specialist of the context's fleet -> its adapter for the context's model, or None
     (it runs on the base model)."""
-    from hi_moe.routing.fleet import load_fleet
-    from hi_moe.llm.models import model_label
-
     model = model_label(context.model)
     return {
         s.name: fleet_adapter(context.fleet_path, s.adapter, model)

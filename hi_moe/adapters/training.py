@@ -21,6 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from hi_moe.adapters import lora_gguf
+from hi_moe.problems.splits import evaluation_ids
 from hi_moe.adapters.data import DataError, Example, read_examples
 from hi_moe.adapters.meta import GGUF_FILE, METADATA_FILE, file_sha256
 from hi_moe.adapters.base_model import Base, Encoder, load_base, resolve_base, text_encoder
@@ -77,7 +81,7 @@ def encode(
 
 def mean_loss(model, batches: list[tuple[list[int], list[int]]], device: str) -> float:
     """Mean answer-token loss over `batches`, without gradients."""
-    import torch
+    import torch  # lazy: heavy, training only
 
     model.eval()
     with torch.no_grad():
@@ -87,7 +91,7 @@ def mean_loss(model, batches: list[tuple[list[int], list[int]]], device: str) ->
 
 
 def step_loss(model, ids: list[int], labels: list[int], device: str):
-    import torch
+    import torch  # lazy: heavy, training only
 
     out = model(
         input_ids=torch.tensor([ids], device=device), labels=torch.tensor([labels], device=device)
@@ -97,8 +101,6 @@ def step_loss(model, ids: list[int], labels: list[int], device: str):
 
 def check_training_data(examples: list[Example]) -> None:
     """Refuse examples of evaluation problems: splits are disjoint by construction."""
-    from hi_moe.problems.splits import evaluation_ids
-
     leaked = sorted({e.problem_id for e in examples} & evaluation_ids())
     if leaked:
         raise DataError(
@@ -155,7 +157,7 @@ def optimize(
 ) -> None:
     """AdamW on the LoRA weights, one example per step in a seeded order, short warm-up and
     linear decay to a tenth of the learning rate."""
-    import torch
+    import torch  # lazy: heavy, training only
 
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=learning_rate, weight_decay=0.0)
@@ -184,7 +186,7 @@ def write_adapter(
     tmp: Path, model, specialist: str, alpha: float, base_name: str, write_gguf: bool
 ) -> None:
     """The PEFT files and (for llama-family bases) the GGUF LoRA into `tmp`."""
-    from peft import get_peft_model_state_dict
+    from peft import get_peft_model_state_dict  # lazy: heavy, training only
 
     # No embedding layers are adapted; saying so keeps PEFT from looking the base up online.
     model.save_pretrained(str(tmp), save_embedding_layers=False)
@@ -195,13 +197,11 @@ def write_adapter(
     config_path.write_text(json.dumps(config, indent=2) + "\n")
     if not write_gguf:
         return
-    from hi_moe.adapters.lora_gguf import write_lora_gguf
-
     state = {
         key: value.detach().float().cpu().numpy()
         for key, value in get_peft_model_state_dict(model).items()
     }
-    write_lora_gguf(
+    lora_gguf.write_lora_gguf(
         tmp / GGUF_FILE,
         state,
         architecture=model.config.model_type,
@@ -235,9 +235,8 @@ def train_adapter(
     check_training_data(examples)
     resolved = resolve_base(base)
 
-    import numpy as np
-    import torch
-    from peft import LoraConfig, get_peft_model
+    import torch  # lazy: heavy, training only
+    from peft import LoraConfig, get_peft_model  # lazy: heavy, training only
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     threads = torch.get_num_threads()

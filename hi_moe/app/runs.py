@@ -13,6 +13,8 @@ from pathlib import Path
 
 from langgraph.graph.state import CompiledStateGraph
 
+from graph.builder import build_graph
+from graph.checkpoint import open_checkpointer
 from graph.context import Context
 from graph.state import FinalReport, State, Usage
 from hi_moe.app.registry import RunRegistry, new_record
@@ -20,6 +22,7 @@ from hi_moe.llm.call_log import CallLog
 from hi_moe.llm.endpoints import client_for, required_models
 from hi_moe.llm.fake.endpoint import FakeEndpoint, Faults
 from hi_moe.llm.fake.scripted_model import ScriptedModel
+from hi_moe.llm.local_server import LocalServer
 from hi_moe.llm.pricing import cost_by_tier, load_prices
 from hi_moe.problems.grading import Grade, grade
 from hi_moe.problems.problem import Problem
@@ -67,8 +70,6 @@ def model_endpoint(
             yield replace(context, base_url=endpoint.base_url)
         return
     if context.endpoint == "local" and not context.base_url:
-        from hi_moe.llm.local_server import LocalServer
-
         with LocalServer.for_context(context) as server:
             yield replace(context, base_url=server.base_url)
         return
@@ -170,9 +171,6 @@ def hierarchy(
     resumed: Iterable[str] = (),
 ) -> Iterator[tuple[CompiledStateGraph, Context]]:
     """A checkpointed graph and the live context (endpoint up, model names checked)."""
-    from graph.builder import build_graph
-    from graph.checkpoint import open_checkpointer
-
     mock = (mock_problems, mock_wrong_tries, mock_latency_s, mock_faults, resumed)
     with open_checkpointer(checkpoint) as saver, model_endpoint(context, *mock) as live:
         client_for(live)

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 from graph.context import Context
+from hi_moe.adapters.data import write_examples
 from hi_moe.adapters.meta import (
     METADATA_FILE,
     AdapterError,
@@ -17,7 +18,9 @@ from hi_moe.adapters.meta import (
     read_metadata,
     specialist_adapters,
 )
-from hi_moe.app.display import console
+from hi_moe.adapters.training import train_adapter
+from hi_moe.app.display import console, progress_bar
+from hi_moe.app.training_data import build_examples
 from hi_moe.errors import UserError
 from hi_moe.llm.models import DEFAULT_MODEL, MODELS, model_label
 
@@ -79,9 +82,6 @@ def add_adapter_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_train_adapter(args: argparse.Namespace) -> int:
-    from hi_moe.adapters.training import train_adapter
-    from hi_moe.app.display import progress_bar
-
     out = args.out or ADAPTERS_DIR / model_label(args.base or "") / args.specialist
     with progress_bar() as bar:
         job = bar.add_task(f"training {args.specialist}", total=args.steps)
@@ -115,9 +115,6 @@ def cmd_adapters(args: argparse.Namespace) -> int:
 
 
 def build_data(args: argparse.Namespace) -> int:
-    from hi_moe.adapters.data import write_examples
-    from hi_moe.app.training_data import build_examples
-
     context = Context(**({"home": args.home} if args.home else {}))
     sources = sorted(set(args.source or ["reference"]))
     examples = build_examples(args.specialist, sources, context, args.checkpoint)
@@ -149,7 +146,7 @@ def check_pushable(adapter_dir: Path, environ: dict[str, str] | None = None) -> 
             "train one with hi-moe train-adapter"
         )
     try:
-        from modal_app.vllm_server import ServerConfig
+        from modal_app.vllm_server import ServerConfig  # lazy: imports modal (heavy)
 
         config = ServerConfig.from_env(os.environ if environ is None else environ)
     except ValueError as exc:
@@ -178,7 +175,7 @@ def push(args: argparse.Namespace) -> int:
     completed = subprocess.run(command, check=False)
     if completed.returncode != 0:
         raise UserError(f"modal volume put failed with status {completed.returncode}")
-    from modal_app.vllm_server import DEPLOY_HINT
+    from modal_app.vllm_server import DEPLOY_HINT  # lazy: imports modal (heavy)
 
     console.print(f"pushed {args.name}: {DEPLOY_HINT}")
     return 0

@@ -9,6 +9,8 @@ import time
 from dataclasses import asdict
 from functools import partial
 
+from evals import ab_test, aggregate, analyze, compare, compare_runs, costs
+from evals.langsmith_eval import render, run_eval
 from graph.context import Context
 from hi_moe.app.batch import Batch, new_run_id
 from hi_moe.app.display import console, print_report, progress_bar
@@ -17,11 +19,10 @@ from hi_moe.errors import EXIT_INTERRUPTED, UserError
 from hi_moe.llm.call_log import CallLog
 from hi_moe.llm.pricing import load_prices
 from hi_moe.problems.datasets import single_problems
+from hi_moe.routing.training_export import export_routing
 
 
 def cmd_export_training(args: argparse.Namespace) -> int:
-    from hi_moe.routing.training_export import export_routing
-
     context = Context(**({"home": args.home} if args.home else {}))
     summary = export_routing(context.routing_log_path, args.out, args.validation_fraction)
     console.print(
@@ -32,8 +33,6 @@ def cmd_export_training(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from evals import compare
-
     if args.concurrency < 1:
         raise UserError("--concurrency must be at least 1")
     context = make_context(args)
@@ -64,8 +63,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_compare_runs(args: argparse.Namespace) -> int:
-    from evals import compare_runs
-
     home = Context(**({"home": args.home} if args.home else {})).home_dir
     path_a, path_b = (compare_runs.run_path(run, home) for run in args.runs)
     paired = compare_runs.compare_runs(path_a, path_b)
@@ -74,8 +71,6 @@ def cmd_compare_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_costs(args: argparse.Namespace) -> int:
-    from evals import costs
-
     context = Context(**({"home": args.home} if args.home else {}))
     if not context.call_log_path.exists():
         raise UserError(f"no call log at {context.call_log_path}: solve some problems first")
@@ -95,15 +90,11 @@ def cmd_costs(args: argparse.Namespace) -> int:
 
 
 def cmd_aggregate(args: argparse.Namespace) -> int:
-    from evals import aggregate
-
     print_report(aggregate.render([aggregate.run_stats(path) for path in args.files]))
     return 0
 
 
 def cmd_ab_test(args: argparse.Namespace) -> int:
-    from evals import ab_test
-
     variants = [ab_test.parse_variant(v) for v in args.variant]
     if len(variants) != 2 or variants[0].name == variants[1].name:
         raise UserError("give exactly two --variant NAME=prompt.md with different names")
@@ -134,15 +125,11 @@ def cmd_ab_test(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from evals import analyze
-
     print_report(analyze.render(*analyze.analyze(args.files)))
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from evals.langsmith_eval import render, run_eval
-
     context = Context(**({"home": args.home} if args.home else {}))
     batch = Batch(args.run_id or new_run_id("eval"))
     summary = run_eval(args.dataset, context.home_dir, args.mock, args.limit, batch)

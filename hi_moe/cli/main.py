@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from evals.bench_suite import ALL, SUITES
 from hi_moe.app.display import console
 from hi_moe.cli.adapters import add_adapter_commands, cmd_adapters, cmd_train_adapter
 from hi_moe.cli.evals import (
@@ -148,8 +149,6 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, default=Path("training"))
     export.add_argument("--validation-fraction", type=float, default=0.2)
     export.add_argument("--home", help="directory of the routing log (default: .hi_moe)")
-
-    from evals.bench_suite import ALL, SUITES
 
     bench = commands.add_parser(
         "bench",

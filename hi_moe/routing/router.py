@@ -17,15 +17,18 @@ import shutil
 import threading
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import chromadb
 import numpy as np
-from chromadb.config import Settings
 
 from hi_moe.errors import UserError
+from hi_moe.routing.chroma import forget_chroma_system, persistent_client
 from hi_moe.routing.classifier import Classifier, Documents
 from hi_moe.routing.embeddings import MODEL_NAME, embed, embed_matrix
 from hi_moe.routing.fleet import Fleet
+
+if TYPE_CHECKING:
+    from chromadb import Collection
 
 log = logging.getLogger(__name__)
 COLLECTION_PREFIX = "specialists-"
@@ -37,15 +40,7 @@ def fingerprint(fleet: Fleet) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def forget_chroma_system(path: Path) -> None:
-    """Drop chromadb's per-path cached client system, which stays broken after a failed open."""
-    from chromadb.api.shared_system_client import SharedSystemClient
-
-    SharedSystemClient._identifier_to_system.pop(str(path), None)
-    SharedSystemClient._identifier_to_refcount.pop(str(path), None)
-
-
-def read_documents(collection: chromadb.Collection) -> Documents:
+def read_documents(collection: Collection) -> Documents:
     """Every stored document with its embedding and specialist, in id order."""
     stored = collection.get(include=["documents", "embeddings", "metadatas"])
     order = sorted(range(len(stored["ids"])), key=lambda i: stored["ids"][i])
@@ -65,7 +60,7 @@ class Router:
         self._collection, self.documents = self._open()
         self.classifier = Classifier(self.documents, fleet.names)
 
-    def _open(self) -> tuple[chromadb.Collection, Documents]:
+    def _open(self) -> tuple[Collection, Documents]:
         """The collection and its documents; a store that fails to give them is rebuilt."""
         try:
             return self._load()
@@ -75,15 +70,12 @@ class Router:
             shutil.rmtree(self.store_dir, ignore_errors=True)
             return self._load()
 
-    def _load(self) -> tuple[chromadb.Collection, Documents]:
+    def _load(self) -> tuple[Collection, Documents]:
         collection = self._open_store()
         return collection, read_documents(collection)
 
-    def _open_store(self) -> chromadb.Collection:
-        self.store_dir.mkdir(parents=True, exist_ok=True)
-        client = chromadb.PersistentClient(
-            path=str(self.store_dir), settings=Settings(anonymized_telemetry=False)
-        )
+    def _open_store(self) -> Collection:
+        client = persistent_client(self.store_dir)
         name = COLLECTION_PREFIX + fingerprint(self.fleet)
         for stale in client.list_collections():
             if stale.name.startswith(COLLECTION_PREFIX) and stale.name != name:
@@ -93,7 +85,7 @@ class Router:
             self._fill(collection)
         return collection
 
-    def _fill(self, collection: chromadb.Collection) -> None:
+    def _fill(self, collection: Collection) -> None:
         ids, texts, owners = [], [], []
         for specialist in self.fleet.specialists:
             for index, text in enumerate([specialist.description, *specialist.examples]):

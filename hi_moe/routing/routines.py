@@ -16,12 +16,13 @@ import threading
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import chromadb
-from chromadb.config import Settings
-
+from hi_moe.routing.chroma import forget_chroma_system, persistent_client
 from hi_moe.routing.embeddings import embed
-from hi_moe.routing.router import forget_chroma_system
+
+if TYPE_CHECKING:
+    from chromadb import Collection
 
 log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
@@ -59,11 +60,8 @@ class RoutineCache:
             shutil.rmtree(store_dir, ignore_errors=True)
             self._collection = self._open()
 
-    def _open(self) -> chromadb.Collection:
-        self.store_dir.mkdir(parents=True, exist_ok=True)
-        client = chromadb.PersistentClient(
-            path=str(self.store_dir), settings=Settings(anonymized_telemetry=False)
-        )
+    def _open(self) -> Collection:
+        client = persistent_client(self.store_dir)
         for stale in client.list_collections():
             if stale.name.startswith(COLLECTION_PREFIX) and stale.name != COLLECTION:
                 log.warning("dropping routine cache %s of an older schema", stale.name)

@@ -45,7 +45,7 @@ class ModalChild:
     """The child running in a fresh Modal Sandbox; replies are read by a thread into a queue."""
 
     def __init__(self, timeout_s: float) -> None:
-        import modal
+        import modal  # lazy: heavy, the Modal backend only
 
         command = modal_command(timeout_s)
         app = modal.App.lookup(MODAL_APP, create_if_missing=True)

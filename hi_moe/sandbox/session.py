@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from hi_moe.sandbox import modal_child
 from hi_moe.sandbox.channel import BadReply, Child, ChildError, ChildGone, ChildTimeout, LocalChild
 from hi_moe.sandbox.isolation import isolation
 from hi_moe.sandbox.literals import parse_value, plain
@@ -51,9 +52,7 @@ def short(text: str) -> str:
 
 def open_child(kind: str, timeout_s: float) -> Child:
     if kind == "modal":
-        from hi_moe.sandbox.modal_child import ModalChild
-
-        return ModalChild(timeout_s)
+        return modal_child.ModalChild(timeout_s)
     return LocalChild(kind)
 
 
