@@ -68,10 +68,11 @@ mock: setup  ## solve every built-in problem with the scripted fake model (insta
 test: setup $(ADAPTERS:%=adapters/$(TEST_MODEL)/%/adapter.gguf)  ## unit and integration tests
 	$(BIN)/python -m pytest -q
 
-lint: setup  ## ruff and the one-direction import contract (pyproject.toml)
+lint: setup  ## ruff, the one-direction import contract and mypy (both set in pyproject.toml)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 format: setup
 	$(BIN)/ruff format .
