@@ -91,7 +91,9 @@ class Context:
 
     max_completion_tokens: int = 384
     temperature: float = 0.2
-    request_timeout_s: float = 120.0
+    request_timeout_s: float = 600.0
+    """Seconds one LLM request may take: a 1.5B model on 2 busy cores can need minutes."""
+
     endpoint_retries: int = 3
     """Tries after the first when a request fails: 5xx, 429, timeout, reset, malformed reply."""
 

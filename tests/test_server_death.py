@@ -99,3 +99,37 @@ def test_an_endpoint_that_never_answered_is_cannot_connect(tmp_path):
             temperature=0,
             max_tokens=4,
         )
+
+
+ORPHAN_PARENT = """
+import sys, time
+from pathlib import Path
+from hi_moe.llm.local_server import LocalServer
+from hi_moe.llm.models import resolve_model
+server = LocalServer(resolve_model("smollm2-135m").path, {"plain": None})
+server.start()
+print(server._process.pid, flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.integration
+def test_the_embedded_server_exits_when_its_parent_is_killed():
+    """A run killed with SIGKILL never runs its clean-up: the server must notice by itself."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    parent = subprocess.Popen([sys.executable, "-c", ORPHAN_PARENT], stdout=subprocess.PIPE)
+    assert parent.stdout is not None
+    server_pid = int(parent.stdout.readline())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and Path(f"/proc/{server_pid}").exists():
+        if Path(f"/proc/{server_pid}/stat").read_text().split()[2] == "Z":
+            break  # exited, waiting to be reaped by init
+        time.sleep(0.2)
+    else:
+        assert not Path(f"/proc/{server_pid}").exists(), "the orphaned server is still running"

@@ -3,13 +3,17 @@
 llama-cpp-python's stock proxy reloads the model whenever the requested alias changes and
 silently answers unknown names with its default model. This proxy keeps one loaded model per
 distinct (GGUF, LoRA) pair, shared by every alias that uses it, and refuses unknown names.
+The server exits when the process that started it is gone, however that one died.
 
 Run as: python -m hi_moe.llm.llama_launcher CONFIG.json
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
+import time
 from pathlib import Path
 
 import llama_cpp
@@ -45,7 +49,21 @@ class SharedLlamaProxy(LlamaProxy):
         self._loaded.clear()
 
 
+def exit_with_parent(poll_s: float = 1.0) -> None:
+    """Exit at once when the parent process dies (a SIGKILLed run must not leave a model
+    generating in the background): an orphan is re-parented, so its parent id changes."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
+
+
 def main(config_path: str) -> None:
+    exit_with_parent()
     config = ConfigFileSettings.model_validate_json(Path(config_path).read_text())
     server_app.LlamaProxy = SharedLlamaProxy
     app = server_app.create_app(
