@@ -12,12 +12,11 @@ is done on the rows of B. Qwen2 models keep the Hugging Face layout (no permutat
 
 from __future__ import annotations
 
-import gguf
-
 import re
 from collections.abc import Mapping
 from pathlib import Path
 
+import gguf
 import numpy as np
 
 MODULE_NAMES = {

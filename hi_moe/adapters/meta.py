@@ -8,18 +8,16 @@ model; evaluation refuses an adapter trained on any problem it evaluates.
 
 from __future__ import annotations
 
-from hi_moe.routing.fleet import load_fleet
-from hi_moe.llm.models import model_label
-
 import hashlib
 import json
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
-from hi_moe.errors import UserError
-
 from graph.context import Context
+from hi_moe.errors import UserError
+from hi_moe.llm.models import model_label
+from hi_moe.routing.fleet import load_fleet
 
 METADATA_FILE = "metadata.json"
 GGUF_FILE = "adapter.gguf"

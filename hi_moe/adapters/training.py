@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from hi_moe.adapters import lora_gguf
-from hi_moe.problems.splits import evaluation_ids
+from hi_moe.adapters.base_model import Base, Encoder, load_base, resolve_base, text_encoder
 from hi_moe.adapters.data import DataError, Example, read_examples
 from hi_moe.adapters.meta import GGUF_FILE, METADATA_FILE, file_sha256
-from hi_moe.adapters.base_model import Base, Encoder, load_base, resolve_base, text_encoder
 from hi_moe.errors import UserError
+from hi_moe.problems.splits import evaluation_ids
 
 TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 EVAL_EXAMPLES = 4
