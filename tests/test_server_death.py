@@ -42,6 +42,14 @@ class StandInServer(LocalServer):
         return [sys.executable, "-c", STAND_IN, str(config_path)]
 
 
+def ask(client: LLMClient) -> None:
+    """One small architect call."""
+    client.complete(
+        tier="architect", model="architect", messages=[HumanMessage("hi")], temperature=0,
+        max_tokens=4,
+    )  # fmt: skip
+
+
 @pytest.fixture
 def gguf(tmp_path) -> Path:
     path = tmp_path / "stand-in.gguf"
@@ -60,13 +68,7 @@ def test_a_server_killed_mid_run_is_reported_with_its_signal_and_log(gguf, tmp_p
             diagnose=lambda: death_notice_at(server.base_url),
         )
         with pytest.raises(EndpointError) as caught:
-            client.complete(
-                tier="architect",
-                model="architect",
-                messages=[HumanMessage("hi")],
-                temperature=0,
-                max_tokens=4,
-            )
+            ask(client)
     message = str(caught.value)
     assert "was killed by SIGILL (Illegal instruction)" in message
     assert "tilezero" in message and "make setup" in message
@@ -92,13 +94,7 @@ def test_an_endpoint_that_never_answered_is_cannot_connect(tmp_path):
     log = CallLog(tmp_path / "calls.sqlite")
     client = LLMClient(url, "key", log, timeout_s=5, retry=Retry(times=0))
     with pytest.raises(EndpointError, match="cannot connect"):
-        client.complete(
-            tier="architect",
-            model="architect",
-            messages=[HumanMessage("hi")],
-            temperature=0,
-            max_tokens=4,
-        )
+        ask(client)
 
 
 ORPHAN_PARENT = """

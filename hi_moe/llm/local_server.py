@@ -31,6 +31,8 @@ from hi_moe.llm.models import resolve_model
 from hi_moe.routing.fleet import load_fleet
 
 LOG_TAIL_CHARS = 800
+FAILURE_GRACE_S = 2.0
+"""How long a failed request waits for the server to finish dying before blaming the network."""
 REBUILD_HINT = (
     " (the llama-cpp-python build uses CPU instructions this machine lacks: rebuild it "
     "portably with `rm -rf ~/.cache/hi-moe/wheels .venv && make setup`)"
@@ -151,9 +153,16 @@ class LocalServer:
             f"(log: {self.log_path})"
         )
 
-    def death_notice(self) -> str | None:
-        """Why the server is gone (its exit status and the tail of its log); None while it runs."""
-        if self._process is None or self._process.poll() is None:
+    def death_notice(self, grace_s: float = 0.0) -> str | None:
+        """Why the server is gone (its exit status and the tail of its log); None while it runs.
+
+        After a failed request, `grace_s` lets a dying server finish exiting: the client can see
+        the dropped connection before the process is reaped."""
+        if self._process is None:
+            return None
+        try:
+            self._process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
             return None
         code = self._process.returncode
         tail = self.log_path.read_text(errors="replace")[-LOG_TAIL_CHARS:].rstrip()
@@ -173,7 +182,7 @@ class LocalServer:
             reply.raise_for_status()
             return reply.json()["choices"][0]["message"]["content"]
         except (httpx.HTTPError, ValueError, KeyError, IndexError) as exc:
-            reason = self.death_notice() or f"one-token generation failed: {exc}"
+            reason = self.death_notice(FAILURE_GRACE_S) or f"one-token generation failed: {exc}"
             raise EndpointError(reason) from exc
 
     def wait(self) -> None:
@@ -216,7 +225,7 @@ _running: dict[str, LocalServer] = {}
 def death_notice_at(base_url: str) -> str | None:
     """Why the embedded server at `base_url` died, if this process started it and it did."""
     server = _running.get(base_url.rstrip("/"))
-    return server.death_notice() if server else None
+    return server.death_notice(FAILURE_GRACE_S) if server else None
 
 
 _shared: LocalServer | None = None
