@@ -1,64 +1,153 @@
-"""The single-call baseline: one prompt, one completion, the same extraction and grading.
+"""The single-context systems' common ground: the plain prompt, one call, visible-test checks.
 
 Fair by construction: the same endpoint and model (the python specialist's model name), the same
-temperature and the same max tokens per completion as the hierarchy's specialist.
+max tokens per completion, code extraction and hidden-test grading as the hierarchy. The prompt
+is the plain one a practitioner would write ("complete the following code", the model's own
+chat template), with no format demands beyond a code block. A two-part task (MBPP Pro) comes in
+one prompt with both statements, as the MBPP Pro paper evaluates it.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from langchain_core.messages import BaseMessage
 
 from graph.context import Context
+from graph.state import Attempt, Candidate
 from hi_moe.llm.endpoints import client_for
-from hi_moe.llm.extraction import extract_code
+from hi_moe.llm.extraction import extract_code, malformed_code
 from hi_moe.llm.prompting import render
-from hi_moe.problems.grading import Grade, grade
 from hi_moe.problems.problem import Problem
+from hi_moe.problems.projects import Project
 from hi_moe.routing.fleet import load_fleet
-from nodes.specialist import INSTRUCTIONS
 from nodes.support import endpoint_retry
+from nodes.validate import check_code, check_math
 
 BASELINE_SPECIALIST = "python"
+GREEDY = 0.0
 
 
 @dataclass(frozen=True)
-class BaselineResult:
-    problem_id: str
-    hidden: Grade
-    total_tokens: int
-    llm_calls: int
-    wall_s: float
-    solution: str
+class Sample:
+    """One completion, its code and what the visible tests say of it."""
+
+    code: str
+    reply: str
+    tokens: int
+    seconds: float
+    ran_ok: bool
+    visible_passed: int
+    visible_total: int
+    feedback: str
+
+    @property
+    def passes_visible(self) -> bool:
+        return self.ran_ok and self.visible_passed == self.visible_total
+
+    @property
+    def rank(self) -> tuple[bool, int]:
+        """Better samples rank higher: runs at all, then visible tests passed."""
+        return self.ran_ok, self.visible_passed
 
 
-def solve_baseline(context: Context, problem: Problem, thread_id: str) -> BaselineResult:
-    """One completion for the whole problem, graded with the hidden tests."""
-    specialist = load_fleet(context.fleet_path).get(BASELINE_SPECIALIST)
+@dataclass
+class SystemRun:
+    """What one single-context system submitted for a problem and what it spent."""
+
+    samples: list[Sample] = field(default_factory=list)
+
+    def add(self, sample: Sample) -> Sample:
+        self.samples.append(sample)
+        return sample
+
+    @property
+    def best(self) -> Sample:
+        """The first sample of the highest rank (the first that passes every visible test)."""
+        return max(self.samples, key=lambda s: s.rank)
+
+    @property
+    def tokens(self) -> int:
+        return sum(s.tokens for s in self.samples)
+
+    @property
+    def calls(self) -> int:
+        return len(self.samples)
+
+    @property
+    def wall_s(self) -> float:
+        return round(sum(s.seconds for s in self.samples), 3)
+
+
+def task_prompt(problem: Problem | Project, context: Context) -> list[BaseMessage]:
+    """The plain single-context prompt: the statement, or both statements of a two-part task."""
+    if isinstance(problem, Project):
+        parts = "\n\n".join(f"```python\n{p.statement.rstrip()}\n```" for p in problem.parts)
+        return render("baseline_parts", context.prompt_token_cap, overview=problem.statement,
+                      count=len(problem.parts), parts=parts)  # fmt: skip
+    template = "baseline_math" if problem.kind == "math" else "baseline"
+    return render(template, context.prompt_token_cap, statement=problem.statement.rstrip())
+
+
+def visible_check(problem: Problem | Project, code: str, timeout_s: float) -> Attempt:
+    """Every part's visible tests on the whole answer, summed; the failures as feedback."""
+    candidate = Candidate(subgoal_id=0, try_index=0, specialist=BASELINE_SPECIALIST, code=code)
     task = problem.visible_task()
-    messages = render(
-        "baseline",
-        context.prompt_token_cap,
-        instructions=INSTRUCTIONS[task.kind].format(part=task.parts[0].name),
-        statement=task.statement,
+    if task.kind == "math":
+        return check_math(candidate, timeout_s)
+    attempts = [check_code(candidate, part, "", timeout_s) for part in task.parts]
+    return Attempt(
+        **candidate.model_dump(),
+        tests_passed=sum(a.tests_passed for a in attempts),
+        tests_total=sum(a.tests_total for a in attempts),
+        ran_ok=all(a.ran_ok for a in attempts),
+        feedback="\n".join(dict.fromkeys(a.feedback for a in attempts if a.feedback)),
     )
+
+
+def sample(
+    context: Context,
+    problem: Problem | Project,
+    messages: list[BaseMessage],
+    temperature: float,
+    thread_id: str,
+    tier: str = "baseline",
+) -> Sample:
+    """One completion of `messages` (logged under `tier`), checked against the visible tests."""
+    specialist = load_fleet(context.fleet_path).get(BASELINE_SPECIALIST)
     started = time.perf_counter()
     completion = client_for(context).complete(
-        tier="baseline",
+        tier=tier,
         model=specialist.model,
         messages=messages,
-        temperature=specialist.temperature,
+        temperature=temperature,
         max_tokens=context.max_completion_tokens,
         thread_id=thread_id,
         retry=endpoint_retry(context),
     )
-    solution = extract_code(completion.text)
-    verdict = grade(problem, solution)
-    return BaselineResult(
-        problem_id=problem.id,
-        hidden=verdict,
-        total_tokens=completion.prompt_tokens + completion.completion_tokens,
-        llm_calls=1,
-        wall_s=time.perf_counter() - started,
-        solution=solution,
+    code = extract_code(completion.text)
+    verdict = visible_check(problem, code, context.test_timeout_s)
+    return Sample(
+        code=code,
+        reply=completion.text,
+        tokens=completion.prompt_tokens + completion.completion_tokens,
+        seconds=time.perf_counter() - started,
+        ran_ok=verdict.ran_ok,
+        visible_passed=verdict.tests_passed,
+        visible_total=verdict.tests_total,
+        feedback=verdict.feedback,
     )
+
+
+def greedy_sample(context: Context, problem: Problem | Project, thread_id: str) -> Sample:
+    """The single call: the plain prompt, greedy. Best-of-n and retry start from this very
+    sample (a greedy completion of the same prompt is the same reply), so it is made once."""
+    return sample(context, problem, task_prompt(problem, context), GREEDY, thread_id)
+
+
+def format_error(problem: Problem | Project, code: str) -> bool:
+    """The code is not valid Python or lacks a function the task asks for."""
+    if isinstance(problem, Project):
+        return any(malformed_code(code, p.entry_point) for p in problem.parts)
+    return malformed_code(code, problem.entry_point if problem.kind == "code" else "")

@@ -135,7 +135,9 @@ def run(
     problems = load_dataset(DATASET)[:limit]
     context = Context(home=str(home))
     model = model_name(context, mock)
-    store = compare.RowStore(home / "compare" / f"{new_thread_id('bench-model')}.json")
+    systems = ("baseline", "hierarchy")
+    run_file = home / "compare" / f"{new_thread_id('bench-model')}.json"
+    store = compare.RowStore(run_file, compare.run_description(systems, context, DATASET, mock))
     interrupted = False
     try:
         compare.run_compare(

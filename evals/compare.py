@@ -1,11 +1,16 @@
-"""Hierarchy vs single-call baseline on the same problems, model and endpoint.
+"""The hierarchy against single-context systems on the same problems, model and endpoint.
 
-Run: hi-moe compare --dataset builtin|humaneval [--limit N] [--concurrency C] [--mock]
-         [--adapters on|off]
-Per system: pass@1, tokens, LLM calls, seconds and format errors (submitted code that is not
-valid Python or lacks the asked-for function) per problem.
+Run: hi-moe compare --dataset builtin|humaneval|mbpp-pro|FILE [--systems a,b] [--limit N]
+         [--concurrency C] [--mock] [--adapters on|off]
+Systems (evals/baseline.py, evals/budgeted.py): `baseline`, one greedy call with the plain
+prompt; `best-of-n`, independent samples; `retry`, one growing self-debug conversation;
+`hierarchy`, the graph. Best-of-n and retry may spend up to the tokens the hierarchy spent on
+the same problem, so they need it in the run. No system learns across problems: the hierarchy's
+routine cache is off (empty) in every compare run, as the others have none.
+Per system: pass@1 on hidden tests with a 95% Wilson interval, tokens, LLM calls and seconds per
+problem, format errors, and the exact McNemar p of the hierarchy against it.
 Rows are saved after every problem; rerunning with the same --run-id skips finished problems
-and resumes unfinished ones (a problem the endpoint gave up on is listed under "unfinished").
+and resumes unfinished ones; a run id made with other systems, model or dataset is refused.
 `--adapters off` serves the same model names without the fleet's LoRA adapters; with adapters,
 the run is refused if any adapter was trained on one of the evaluated problems.
 """
@@ -20,21 +25,42 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from threading import Lock
 
-from evals.baseline import solve_baseline
+from evals.baseline import Sample, SystemRun, format_error, greedy_sample
+from evals.budgeted import best_of_n, retry
 from evals.figures import png_figure
+from evals.stats import discordant, mcnemar_exact, wilson_interval
 from graph.context import Context
 from hi_moe.adapters.meta import check_uncontaminated, fleet_adapters
 from hi_moe.app.batch import Batch, Unfinished
-from hi_moe.app.runs import new_thread_id, solver
+from hi_moe.app.runs import RunResult, new_thread_id, solver
 from hi_moe.errors import UserError
-from hi_moe.llm.extraction import malformed_code
 from hi_moe.llm.local_server import LocalServer
 from hi_moe.llm.models import model_label
+from hi_moe.problems.grading import grade
 from hi_moe.problems.problem import Problem
+from hi_moe.problems.projects import Project
 from hi_moe.problems.splits import problem_ids
 
-SYSTEMS = ("baseline", "hierarchy")
-REPORT_VERSION = 2
+SYSTEMS = ("baseline", "best-of-n", "retry", "hierarchy")
+BUDGETED = {"best-of-n": best_of_n, "retry": retry}
+"""Systems whose budget on a problem is the hierarchy's tokens on it."""
+REPORT_VERSION = 3
+Task = Problem | Project
+
+
+def parse_systems(text: str) -> tuple[str, ...]:
+    """`a,b,c` as systems in the canonical order; unknown names and a budget without the
+    hierarchy are errors."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in SYSTEMS]
+    if unknown or not names:
+        raise UserError(f"unknown system {(unknown or [text])[0]!r} in --systems; choose from "
+                        f"{', '.join(SYSTEMS)}")  # fmt: skip
+    budgeted = [name for name in names if name in BUDGETED]
+    if budgeted and "hierarchy" not in names:
+        raise UserError(f"{budgeted[0]} spends the hierarchy's tokens on each problem: add "
+                        "hierarchy to --systems")  # fmt: skip
+    return tuple(name for name in SYSTEMS if name in names)
 
 
 @dataclass(frozen=True)
@@ -46,7 +72,7 @@ class Row:
     calls: int
     wall_s: float
     format_error: bool
-    """The submitted code is not valid Python or lacks the function the problem asks for."""
+    """The submitted code is not valid Python or lacks a function the problem asks for."""
 
 
 @dataclass(frozen=True)
@@ -54,48 +80,73 @@ class Summary:
     system: str
     problems: int
     pass_at_1: float
+    interval: tuple[float, float]
+    """95% Wilson interval of pass@1."""
     tokens_per_problem: float
     calls_per_problem: float
     wall_s_per_problem: float
     format_errors: int
+    p_vs_hierarchy: float | None
+    """Exact McNemar p of the hierarchy against this system on the problems both finished."""
 
 
 def summarize(rows: list[Row]) -> list[Summary]:
+    hierarchy = {r.problem_id: r.passed for r in rows if r.system == "hierarchy"}
     summaries = []
     for system in SYSTEMS:
         mine = [r for r in rows if r.system == system]
-        if mine:
-            summaries.append(
-                Summary(
-                    system,
-                    len(mine),
-                    sum(r.passed for r in mine) / len(mine),
-                    statistics.mean(r.tokens for r in mine),
-                    statistics.mean(r.calls for r in mine),
-                    statistics.mean(r.wall_s for r in mine),
-                    sum(r.format_error for r in mine),
-                )
+        if not mine:
+            continue
+        passed = sum(r.passed for r in mine)
+        paired = [r for r in mine if r.problem_id in hierarchy]
+        p_value = None
+        if system != "hierarchy" and paired:
+            ours = [hierarchy[r.problem_id] for r in paired]
+            p_value = mcnemar_exact(*discordant(ours, [r.passed for r in paired]))
+        summaries.append(
+            Summary(
+                system,
+                len(mine),
+                passed / len(mine),
+                wilson_interval(passed, len(mine)),
+                statistics.mean(r.tokens for r in mine),
+                statistics.mean(r.calls for r in mine),
+                statistics.mean(r.wall_s for r in mine),
+                sum(r.format_error for r in mine),
+                p_value,
             )
+        )
     return summaries
 
 
 class RowStore:
-    """The run's rows in one JSON file, rewritten after every problem (thread-safe), and the
-    problems the run left unfinished."""
+    """The run's rows in one JSON file, rewritten after every problem (thread-safe), the
+    problems the run left unfinished, and what the run is (systems, model, dataset): a run
+    is resumed only as what it was made."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, run: dict | None = None) -> None:
+        """`run`: what this run is; None reads the file as it is (reports)."""
         self.path = path
         self._lock = Lock()
-        self.rows, self.unfinished = self._load()
+        self.rows, self.unfinished, stored = self._load()
+        if run is not None and stored and stored != run:
+            differs = ", ".join(
+                f"{key} {stored.get(key)} (not {run.get(key)})"
+                for key in run if stored.get(key) != run.get(key)
+            )  # fmt: skip
+            raise UserError(f"run {path.stem} was made with {differs}: choose a new --run-id")
+        self.run = run if run is not None else stored
+        self.systems = tuple(self.run.get("systems", SYSTEMS)) if self.run else SYSTEMS
 
-    def _load(self) -> tuple[list[Row], list[dict]]:
+    def _load(self) -> tuple[list[Row], list[dict], dict]:
         if not self.path.exists():
-            return [], []
+            return [], [], {}
         try:
             data = json.loads(self.path.read_text())
             if data.get("version") != REPORT_VERSION:
                 raise ValueError(f"version {data.get('version')} is not {REPORT_VERSION}")
-            return [Row(**row) for row in data["rows"]], data.get("unfinished", [])
+            rows = [Row(**row) for row in data["rows"]]
+            return rows, data.get("unfinished", []), data.get("run", {})
         except (ValueError, KeyError, TypeError) as exc:
             raise UserError(f"cannot resume from {self.path}: {exc}") from exc
 
@@ -103,7 +154,7 @@ class RowStore:
         per_problem: dict[str, set[str]] = {}
         for row in self.rows:
             per_problem.setdefault(row.problem_id, set()).add(row.system)
-        return {p for p, systems in per_problem.items() if systems == set(SYSTEMS)}
+        return {p for p, systems in per_problem.items() if systems >= set(self.systems)}
 
     def add(self, new: list[Row]) -> None:
         with self._lock:
@@ -120,6 +171,7 @@ class RowStore:
     def _write(self) -> None:
         payload = {
             "version": REPORT_VERSION,
+            "run": self.run,
             "rows": [asdict(r) for r in self.rows],
             "unfinished": self.unfinished,
         }
@@ -127,8 +179,16 @@ class RowStore:
         self.path.write_text(json.dumps(payload, indent=2))
 
 
+def run_description(
+    systems: tuple[str, ...], context: Context, dataset: str, mock: bool = False
+) -> dict:
+    """What a run is, for refusing to resume it as something else."""
+    model = "scripted mock" if mock else model_label(context.model)
+    return {"systems": list(systems), "model": model, "dataset": dataset}
+
+
 def check_adapters(
-    context: Context, problems: list[Problem], adapters: str | None, mock: bool = False
+    context: Context, problems: list[Task], adapters: str | None, mock: bool = False
 ) -> None:
     """Refuse adapters trained on an evaluated problem; `on` needs adapters, `off` the
     embedded endpoint (the only one whose adapters this process controls). The scripted
@@ -158,8 +218,42 @@ def without_adapters(context: Context, off: bool) -> Iterator[Context]:
         yield replace(context, base_url=server.base_url)
 
 
+def hierarchy_row(problem: Task, result: RunResult) -> Row:
+    return Row(problem.id, "hierarchy", result.hidden["passed"], result.total_tokens,
+               result.llm_calls, result.wall_s, format_error(problem, result.solution))  # fmt: skip
+
+
+def single_context_row(problem: Task, system: str, run: SystemRun) -> Row:
+    """The system's submission (its best sample) graded with the hidden tests."""
+    code = run.best.code
+    return Row(problem.id, system, grade(problem, code).passed, run.tokens, run.calls, run.wall_s,
+               format_error(problem, code))  # fmt: skip
+
+
+def single_context_runs(
+    context: Context,
+    problem: Task,
+    systems: tuple[str, ...],
+    budget: int,
+    thread_prefix: str,
+) -> dict[str, SystemRun]:
+    """The single-context systems among `systems` on one problem, all from one greedy sample."""
+    singles = [system for system in systems if system != "hierarchy"]
+    if not singles:
+        return {}
+    first: Sample = greedy_sample(context, problem, f"{thread_prefix}baseline")
+    runs = {}
+    for system in singles:
+        if system in BUDGETED:
+            runs[system] = BUDGETED[system](context, problem, first, budget,
+                                            f"{thread_prefix}{system}")  # fmt: skip
+        else:
+            runs[system] = SystemRun([first])
+    return runs
+
+
 def run_compare(
-    problems: list[Problem],
+    problems: list[Task],
     context: Context,
     store: RowStore,
     batch: Batch,
@@ -169,38 +263,36 @@ def run_compare(
     on_problem: Callable[[str], None] | None = None,
     adapters: str | None = None,
 ) -> list[Summary]:
-    """Baseline and hierarchy on every problem not already in `store`, through `batch`: a
-    problem the endpoint gives up on is stored as unfinished and resumed by a later run."""
+    """The store's systems on every problem not already in it, through `batch`: a problem the
+    endpoint gives up on is stored as unfinished and resumed by a later run."""
     check_adapters(context, problems, adapters, mock)
+    systems = store.systems
     todo = [p for p in problems if p.id not in store.done()]
     checkpoint = str(context.home_dir / "checkpoints.sqlite")
     run_tag = store.path.stem
+    context = replace(context, routines=0)
     with (
         without_adapters(context, adapters == "off" and not mock) as context,
-        solver(context, checkpoint, dataset, run_tag, problems if mock else None) as solving,
+        solver(context, checkpoint, dataset, run_tag, list(problems) if mock else None) as solving,
     ):
 
-        def thread_of(problem: Problem) -> str:
+        def thread_of(problem: Task) -> str:
             new = f"{new_thread_id(f'{run_tag}-{problem.id}')}-hierarchy"
             return solving.thread_for(problem.id, new)
 
-        def one(problem: Problem, thread: str) -> None:
-            result, _ = solving.solve(problem, thread)
-            baseline_thread = thread.removesuffix("hierarchy") + "baseline"
-            base = solve_baseline(solving.context, problem, baseline_thread)
-            entry_point = problem.entry_point if problem.kind == "code" else ""
-            store.add(
-                [
-                    Row(problem.id, "baseline", base.hidden.passed, base.total_tokens,
-                        base.llm_calls, round(base.wall_s, 3),
-                        malformed_code(base.solution, entry_point)),
-                    Row(problem.id, "hierarchy", result.hidden["passed"], result.total_tokens,
-                        result.llm_calls, result.wall_s,
-                        malformed_code(result.solution, entry_point)),
-                ]
-            )  # fmt: skip
+        def one(problem: Task, thread: str) -> None:
+            rows, budget = [], 0
+            if "hierarchy" in systems:
+                result, _ = solving.solve(problem, thread)
+                rows.append(hierarchy_row(problem, result))
+                budget = result.total_tokens
+            singles = single_context_runs(
+                solving.context, problem, systems, budget, thread.removesuffix("hierarchy")
+            )
+            rows += [single_context_row(problem, name, run) for name, run in singles.items()]
+            store.add(rows)
 
-        def after(problem: Problem) -> None:
+        def after(problem: Task) -> None:
             if on_problem is not None:
                 on_problem(problem.id)
 
@@ -211,30 +303,39 @@ def run_compare(
 
 def render(summaries: list[Summary]) -> str:
     lines = [
-        "| system | problems | pass@1 | tokens/problem | LLM calls/problem | seconds/problem "
-        "| format errors |",
-        "|---|---|---|---|---|---|---|",
+        "| system | problems | pass@1 [95% CI] | McNemar p vs hierarchy | tokens/problem "
+        "| LLM calls/problem | seconds/problem | format errors |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for s in summaries:
+        low, high = s.interval
+        p_value = "-" if s.p_vs_hierarchy is None else f"{s.p_vs_hierarchy:.3g}"
         lines.append(
-            f"| {s.system} | {s.problems} | {s.pass_at_1:.1%} | {s.tokens_per_problem:.0f} | "
-            f"{s.calls_per_problem:.1f} | {s.wall_s_per_problem:.1f} | "
-            f"{s.format_errors}/{s.problems} |"
+            f"| {s.system} | {s.problems} | {s.pass_at_1:.1%} [{low:.1%}, {high:.1%}] | "
+            f"{p_value} | {s.tokens_per_problem:.0f} | {s.calls_per_problem:.1f} | "
+            f"{s.wall_s_per_problem:.1f} | {s.format_errors}/{s.problems} |"
         )
     return "\n".join(lines)
 
 
-def chart(summaries: list[Summary], path: Path) -> Path:
-    """Side-by-side bars: pass@1, tokens per problem, calls per problem."""
-    metrics = [
-        ("pass@1", lambda s: s.pass_at_1),
-        ("tokens / problem", lambda s: s.tokens_per_problem),
-        ("LLM calls / problem", lambda s: s.calls_per_problem),
-    ]
-    with png_figure(path, ncols=len(metrics), figsize=(11, 3.5)) as (figure, axes):
-        for axis, (title, value) in zip(axes, metrics, strict=True):
-            axis.bar([s.system for s in summaries], [value(s) for s in summaries],
-                     color=["#8c8c8c", "#3b75af"][: len(summaries)])  # fmt: skip
-            axis.set_title(title)
-        figure.suptitle(f"hierarchy vs single-call baseline ({summaries[0].problems} problems)")
+COLOURS = {"baseline": "#8c8c8c", "best-of-n": "#e1812c", "retry": "#3a923a",
+           "hierarchy": "#3b75af"}  # fmt: skip
+
+
+def chart(summaries: list[Summary], path: Path, title: str) -> Path:
+    """The cost-quality frontier: pass@1 (with its 95% interval) against tokens per problem,
+    one point per system."""
+    with png_figure(path, figsize=(6.5, 4.5)) as (figure, axis):
+        for s in summaries:
+            low, high = s.interval
+            axis.errorbar([s.tokens_per_problem], [s.pass_at_1],
+                          yerr=[[s.pass_at_1 - low], [high - s.pass_at_1]], fmt="o", capsize=4,
+                          color=COLOURS[s.system], label=s.system)  # fmt: skip
+        axis.legend(loc="lower right")
+        axis.set_xscale("log")
+        axis.set_xlabel("tokens per problem (log scale)")
+        axis.set_ylabel("pass@1 on hidden tests")
+        axis.set_ylim(0, 1.05)
+        axis.grid(alpha=0.3)
+        axis.set_title(title)
     return path

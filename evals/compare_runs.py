@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evals.compare import SYSTEMS, Row, RowStore
-from evals.stats import mcnemar_exact, paired_bootstrap
+from evals.stats import discordant, mcnemar_exact, paired_bootstrap
 from hi_moe.errors import UserError
 
 
@@ -37,13 +37,6 @@ def run_path(run: str, home: Path) -> Path:
     if not path.is_file():
         raise UserError(f"no compare run {run!r}: {path} does not exist")
     return path
-
-
-def discordant(a: list[bool], b: list[bool]) -> tuple[int, int]:
-    """How many pairs are true only in A, and only in B."""
-    return sum(x and not y for x, y in zip(a, b, strict=True)), sum(
-        y and not x for x, y in zip(a, b, strict=True)
-    )
 
 
 def pair_system(system: str, rows_a: list[Row], rows_b: list[Row]) -> PairedSystem | None:

@@ -18,7 +18,7 @@ from graph.context import Context
 from graph.state import Candidate, Part, Task
 from hi_moe.llm.client import EndpointError
 from hi_moe.llm.endpoints import client_for
-from hi_moe.llm.extraction import extract_code, extract_confidence
+from hi_moe.llm.extraction import extract_code
 from hi_moe.llm.prompting import render
 from hi_moe.routing.fleet import load_fleet
 from nodes.support import endpoint_retry
@@ -84,7 +84,6 @@ def solve_single_context(context: Context, task: Task, thread_id: str) -> Single
                 try_index=try_index,
                 specialist=specialist.name,
                 code=extract_code(completion.text),
-                confidence=extract_confidence(completion.text),
             )
             attempt = check_code(candidate, part, "".join(codes), context.test_timeout_s)
             if attempt.tests_passed > best_passed:

@@ -1,13 +1,16 @@
-"""`hi-moe compare`: baseline vs hierarchy on the same problems, resumable, with a chart."""
+"""`hi-moe compare`: the hierarchy against single-context systems, resumable, with a chart."""
 
 import json
 import sqlite3
+
+import pytest
 
 from evals import compare
 from hi_moe.app.registry import RunRegistry
 from hi_moe.cli.main import main
 from hi_moe.errors import EXIT_INCOMPLETE
 from hi_moe.llm.client import EndpointError
+from hi_moe.llm.fake.scripted_model import ScriptedModel
 from hi_moe.problems.datasets import load_dataset
 
 
@@ -20,20 +23,81 @@ def test_compare_writes_rows_table_and_chart_and_resumes(tmp_path, capsys):
     args = ["compare", "--mock", "--limit", "3", "--home", str(tmp_path), "--run-id", "r1"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "| baseline | 3 | 100.0%" in out and "| hierarchy | 3 | 100.0%" in out
-    assert out.count("| 0/3 |") == 2  # the scripted model makes no format errors
+    for system in compare.SYSTEMS:
+        assert f"| {system} | 3 | 100.0% [43.8%, 100.0%]" in out
+    assert out.count("| 0/3 |") == 4  # the scripted model makes no format errors
     rows = json.loads((tmp_path / "compare" / "r1.json").read_text())["rows"]
     assert {(r["problem_id"], r["system"]) for r in rows} == {
-        (p.id, s) for p in load_dataset("builtin")[:3] for s in ("baseline", "hierarchy")
+        (p.id, s) for p in load_dataset("builtin")[:3] for s in compare.SYSTEMS
     }
-    baseline = [r for r in rows if r["system"] == "baseline"]
-    assert all(r["calls"] == 1 and r["tokens"] > 0 for r in baseline)
+    singles = [r for r in rows if r["system"] != "hierarchy"]
+    # The greedy answer passes every visible test: best-of-n and retry stop at it.
+    assert all(r["calls"] == 1 and r["tokens"] > 0 for r in singles)
     assert not any(r["format_error"] for r in rows)
     assert (tmp_path / "compare" / "r1.png").read_bytes()[:4] == b"\x89PNG"
     calls = baseline_calls(tmp_path)
     assert main([*args[:3], "4", *args[4:]]) == 0
     assert "3 problems already done" in capsys.readouterr().out
     assert baseline_calls(tmp_path) == calls + 1
+
+
+def test_compare_runs_the_four_systems_on_humaneval_offline(tmp_path, capsys):
+    args = ["compare", "--mock", "--dataset", "humaneval", "--limit", "3", "--home", str(tmp_path)]
+    assert main([*args, "--run-id", "he"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"| {system} | 3 | 100.0%" in out for system in compare.SYSTEMS)
+    assert "| baseline | 3 | 100.0% [43.8%, 100.0%] | 1 |" in out  # McNemar: no discordant pair
+
+
+def test_compare_runs_only_the_systems_asked_for(tmp_path, capsys):
+    args = ["compare", "--mock", "--limit", "2", "--home", str(tmp_path), "--run-id", "two"]
+    assert main([*args, "--systems", "hierarchy,baseline"]) == 0
+    rows = json.loads((tmp_path / "compare" / "two.json").read_text())["rows"]
+    assert {r["system"] for r in rows} == {"baseline", "hierarchy"}
+    assert main([*args, "--systems", "baseline,hierarchy,retry"]) == 2
+    out = capsys.readouterr().out
+    assert "run two was made with systems ['baseline', 'hierarchy']" in out
+    assert len(json.loads((tmp_path / "compare" / "two.json").read_text())["rows"]) == 4
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--systems", "baseline,nope"], "unknown system 'nope' in --systems"),
+        (["--systems", "best-of-n"], "best-of-n spends the hierarchy's tokens"),
+        (["--limit", "0"], "--limit must be at least 1, not 0"),
+    ],
+)
+def test_compare_bad_input_is_one_clear_error(tmp_path, capsys, extra, message):
+    assert main(["compare", "--mock", "--home", str(tmp_path), *extra]) == 2
+    out = capsys.readouterr().out
+    assert message in out and "Traceback" not in out
+    assert not (tmp_path / "compare").exists()
+
+
+def test_two_part_tasks_run_offline_and_no_prompt_holds_a_hidden_test(
+    tmp_path, capsys, monkeypatch
+):
+    prompts: list[str] = []
+    answer = ScriptedModel.__call__
+
+    def recording(self, model, messages, response_format):
+        prompts.append("\n".join(str(m.get("content", "")) for m in messages))
+        return answer(self, model, messages, response_format)
+
+    monkeypatch.setattr(ScriptedModel, "__call__", recording)
+    args = ["compare", "--mock", "--dataset", "mbpp-pro", "--limit", "3", "--home", str(tmp_path)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert all(f"| {system} | 3 | 100.0%" in out for system in compare.SYSTEMS)
+    text = "\n".join(prompts)
+    for task in load_dataset("mbpp-pro")[:3]:
+        assert all(part.statement.strip()[:60] in text for part in task.parts)
+        new = task.parts[1]
+        assert new.hidden_check is not None
+        for line in new.hidden_check.splitlines()[1:]:
+            assert line.strip() not in text, f"{task.id}: hidden test {line.strip()} leaked"
+    assert "def check(" not in text
 
 
 def test_compare_refuses_rows_from_another_version(tmp_path, capsys):
@@ -74,14 +138,14 @@ def test_compare_ab_test_and_eval_refuse_the_multi_part_projects(tmp_path, capsy
 def test_a_problem_the_endpoint_gives_up_on_is_unfinished_and_the_run_id_resumes_it(
     tmp_path, capsys, monkeypatch
 ):
-    real = compare.solve_baseline
+    real = compare.greedy_sample
 
     def flaky(context, problem, thread_id):
         if problem.id == "builtin/1":
             raise EndpointError("http://x/v1 answered HTTP 503 (gave up after 4 tries)")
         return real(context, problem, thread_id)
 
-    monkeypatch.setattr(compare, "solve_baseline", flaky)
+    monkeypatch.setattr(compare, "greedy_sample", flaky)
     args = ["compare", "--mock", "--limit", "3", "--home", str(tmp_path), "--run-id", "r2"]
     assert main(args) == EXIT_INCOMPLETE
     data = json.loads((tmp_path / "compare" / "r2.json").read_text())
@@ -91,9 +155,9 @@ def test_a_problem_the_endpoint_gives_up_on_is_unfinished_and_the_run_id_resumes
     assert unfinished["problem_id"] == "builtin/1" and thread.endswith("-hierarchy")
     assert f"gave up on builtin/1 in thread {thread}" in capsys.readouterr().err
 
-    monkeypatch.setattr(compare, "solve_baseline", real)
+    monkeypatch.setattr(compare, "greedy_sample", real)
     assert main(args) == 0
     data = json.loads((tmp_path / "compare" / "r2.json").read_text())
-    assert len(data["rows"]) == 6 and data["unfinished"] == []
+    assert len(data["rows"]) == 12 and data["unfinished"] == []
     runs = RunRegistry(tmp_path / "runs.sqlite").for_run("r2")
     assert [r.thread_id for r in runs if r.problem_id == "builtin/1"] == [thread]

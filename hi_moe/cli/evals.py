@@ -8,22 +8,22 @@ import json
 import time
 from dataclasses import asdict
 from functools import partial
+from pathlib import Path
 
 from evals import ab_test, aggregate, analyze, compare, compare_runs, costs
 from evals.langsmith_eval import render, run_eval
-from graph.context import Context
 from hi_moe.app.batch import Batch, new_run_id
 from hi_moe.app.display import console, print_report, progress_bar
 from hi_moe.cli.runs import make_context
 from hi_moe.errors import EXIT_INTERRUPTED, UserError
 from hi_moe.llm.call_log import CallLog
 from hi_moe.llm.pricing import load_prices
-from hi_moe.problems.datasets import single_problems
+from hi_moe.problems.datasets import compared_tasks, single_problems
 from hi_moe.routing.training_export import export_routing
 
 
 def cmd_export_training(args: argparse.Namespace) -> int:
-    context = Context(**({"home": args.home} if args.home else {}))
+    context = make_context(args)
     summary = export_routing(context.routing_log_path, args.out, args.validation_fraction)
     console.print(
         f"wrote {summary.train} train and {summary.validation} validation routing examples "
@@ -35,12 +35,15 @@ def cmd_export_training(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     if args.concurrency < 1:
         raise UserError("--concurrency must be at least 1")
+    systems = compare.parse_systems(args.systems)
     context = make_context(args)
-    problems = single_problems(args.dataset, "compare", args.limit)
-    tag = args.dataset.replace("/", "-") + (f"-adapters-{args.adapters}" if args.adapters else "")
+    problems = compared_tasks(args.dataset, args.limit)
+    tag = Path(args.dataset).stem if args.dataset.endswith((".json", ".jsonl")) else args.dataset
+    tag = tag.replace("/", "-") + (f"-adapters-{args.adapters}" if args.adapters else "")
     run_id = args.run_id or f"compare-{tag}-{int(time.time())}"
     out_dir = context.home_dir / "compare"
-    store = compare.RowStore(out_dir / f"{run_id}.json")
+    run = compare.run_description(systems, context, args.dataset, args.mock)
+    store = compare.RowStore(out_dir / f"{run_id}.json", run)
     skipped = len(store.done() & {p.id for p in problems})
     if skipped:
         console.print(f"{skipped} problems already done in {run_id}; skipping them")
@@ -57,13 +60,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
             return EXIT_INTERRUPTED
     if summaries:
         print_report(compare.render(summaries))
-        console.print(f"chart {compare.chart(summaries, out_dir / f'{run_id}.png')}")
+        title = f"{args.dataset}, {summaries[0].problems} problems, {run['model']}"
+        console.print(f"chart {compare.chart(summaries, out_dir / f'{run_id}.png', title)}")
     console.print(f"rows {store.path}")
     return batch.exit_code()
 
 
 def cmd_compare_runs(args: argparse.Namespace) -> int:
-    home = Context(**({"home": args.home} if args.home else {})).home_dir
+    home = make_context(args).home_dir
     path_a, path_b = (compare_runs.run_path(run, home) for run in args.runs)
     paired = compare_runs.compare_runs(path_a, path_b)
     print_report(compare_runs.render(paired, (path_a.stem, path_b.stem)))
@@ -71,7 +75,7 @@ def cmd_compare_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_costs(args: argparse.Namespace) -> int:
-    context = Context(**({"home": args.home} if args.home else {}))
+    context = make_context(args)
     if not context.call_log_path.exists():
         raise UserError(f"no call log at {context.call_log_path}: solve some problems first")
     calls = CallLog(context.call_log_path).all()
@@ -130,7 +134,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    context = Context(**({"home": args.home} if args.home else {}))
+    context = make_context(args)
     batch = Batch(args.run_id or new_run_id("eval"))
     summary = run_eval(args.dataset, context.home_dir, args.mock, args.limit, batch)
     print_report(render(summary))

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from evals.bench_suite import ALL, SUITES
+from evals.compare import SYSTEMS
 from hi_moe.app.display import console
 from hi_moe.cli.adapters import add_adapter_commands, cmd_adapters, cmd_train_adapter
 from hi_moe.cli.evals import (
@@ -53,6 +54,15 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--home", help="directory for logs and results (default: .hi_moe)")
 
 
+def add_dataset_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dataset",
+        default="builtin",
+        help=f"{', '.join(DATASET_NAMES)}, a .jsonl file of problems or a MBPP Pro format "
+        ".json file (default: builtin)",
+    )
+
+
 def parts_list(text: str) -> tuple[int, ...]:
     """`--ks 1,4,16` as a tuple of ints."""
     try:
@@ -76,9 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     which = solve.add_mutually_exclusive_group(required=True)
     which.add_argument("--problem", action="append", help="problem id or number (repeatable)")
     which.add_argument("--all", action="store_true", help="every problem of the dataset")
-    solve.add_argument(
-        "--dataset", default="builtin", help=f"{', '.join(DATASET_NAMES)} or a .jsonl file"
-    )
+    add_dataset_option(solve)
     solve.add_argument("--limit", type=int, help="with --all: only the first N problems")
     solve.add_argument("--mock", action="store_true", help="use the scripted fake model")
     solve.add_argument(
@@ -108,12 +116,17 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--max-retries", type=int, help="self-correction retries per subtask")
     solve.add_argument("--max-replans", type=int, help="strategy revisions per run")
     solve.add_argument("--quiet", action="store_true", help="no per-step lines")
-    solve.add_argument("--routing-mode", choices=["winner_take_all", "probabilistic", "ensemble"])
+    solve.add_argument(
+        "--routing-mode",
+        choices=["winner_take_all", "probabilistic", "ensemble"],
+        help="winner_take_all: the router's top specialist; probabilistic: sampled by score; "
+        "ensemble: the top --ensemble-k in parallel, best by visible tests",
+    )
     solve.add_argument("--ensemble-k", type=int, help="specialists per subtask in ensemble mode")
     add_run_options(solve)
 
     resume = commands.add_parser("resume", help="continue a run from its last checkpoint")
-    resume.add_argument("thread_id")
+    resume.add_argument("thread_id", help="the thread to continue (see `hi-moe threads`)")
     add_run_options(resume)
 
     threads = commands.add_parser("threads", help="list runs with their status")
@@ -140,14 +153,26 @@ def build_parser() -> argparse.ArgumentParser:
     modal.add_argument("--url", help=f"base URL ending in /v1 (default: ${MODAL_URL_ENV})")
 
     gsm8k = commands.add_parser("prepare-gsm8k", help="convert GSM8K JSONL to hi-moe problems")
-    gsm8k.add_argument("file", type=Path)
-    gsm8k.add_argument("--out", type=Path, default=Path("datasets/gsm8k.jsonl"))
+    gsm8k.add_argument("file", type=Path, help="a GSM8K JSONL file (question and answer)")
+    gsm8k.add_argument(
+        "--out",
+        type=Path,
+        default=Path("datasets/gsm8k.jsonl"),
+        help="problems file to write (default: datasets/gsm8k.jsonl)",
+    )
 
     export = commands.add_parser(
         "export-training", help="write settled routing decisions as train/validation JSONL"
     )
-    export.add_argument("--out", type=Path, default=Path("training"))
-    export.add_argument("--validation-fraction", type=float, default=0.2)
+    export.add_argument(
+        "--out", type=Path, default=Path("training"), help="directory to write (default: training)"
+    )
+    export.add_argument(
+        "--validation-fraction",
+        type=float,
+        default=0.2,
+        help="share of examples held out for validation (default: 0.2)",
+    )
     export.add_argument("--home", help="directory of the routing log (default: .hi_moe)")
 
     bench = commands.add_parser(
@@ -195,9 +220,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     compare = commands.add_parser(
-        "compare", help="hierarchy vs single-call baseline: table, JSON and PNG chart"
+        "compare",
+        help="hierarchy vs single-context systems at the same budget: table, JSON, frontier PNG",
     )
-    compare.add_argument("--dataset", default="builtin")
+    add_dataset_option(compare)
+    compare.add_argument(
+        "--systems",
+        default=",".join(SYSTEMS),
+        help="comma-separated, from: baseline (one greedy call), best-of-n (samples), retry "
+        "(self-debug conversation), hierarchy; best-of-n and retry spend up to the "
+        "hierarchy's tokens per problem (default: all)",
+    )
     compare.add_argument("--limit", type=int, help="only the first N problems")
     compare.add_argument("--concurrency", type=int, default=1, help="problems at a time")
     compare.add_argument("--mock", action="store_true", help="use the scripted fake model")
@@ -233,10 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
     ab = commands.add_parser(
         "ab-test", help="prompt variants of one tier on the same problems, with a CI"
     )
-    ab.add_argument("--tier", required=True, choices=["architect", "dispatcher", "specialist",
-                                                        "monitor"])  # fmt: skip
+    ab.add_argument("--tier", required=True, help="the tier whose prompt the variants replace",
+                    choices=["architect", "dispatcher", "specialist", "monitor"])  # fmt: skip
     ab.add_argument("--variant", action="append", required=True, help="NAME=prompt.md (twice)")
-    ab.add_argument("--dataset", default="builtin")
+    add_dataset_option(ab)
     ab.add_argument("--limit", type=int, help="only the first N problems")
     ab.add_argument("--mock", action="store_true", help="use the scripted fake model")
     ab.add_argument("--run-id", help="reuse a run: finished problems are kept, unfinished resumed")
@@ -248,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser(
         "eval", help="the hierarchy as a LangSmith evaluation (offline without an API key)"
     )
-    evaluate.add_argument("--dataset", default="builtin")
+    add_dataset_option(evaluate)
     evaluate.add_argument("--limit", type=int, help="only the first N problems")
     evaluate.add_argument("--mock", action="store_true", help="use the scripted fake model")
     evaluate.add_argument(
@@ -257,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--home", help="directory for logs and results (default: .hi_moe)")
 
     problems = commands.add_parser("problems", help="list the problems of a dataset")
-    problems.add_argument("--dataset", default="builtin")
+    add_dataset_option(problems)
     add_adapter_commands(commands)
     return parser
 

@@ -1,9 +1,10 @@
-"""Problem sets by name: builtin, math, humaneval, projects, or a JSONL file; a problem by id."""
+"""Problem sets by name (builtin, math, humaneval, projects, mbpp-pro) or file; a problem by id."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from hi_moe.problems.mbpp_pro import is_mbpp_pro_file, read_mbpp_pro
 from hi_moe.problems.problem import (
     DATASETS_DIR,
     Problem,
@@ -14,34 +15,59 @@ from hi_moe.problems.problem import (
 from hi_moe.problems.projects import Project, get_project, is_project_ref, read_projects
 
 BUILTIN_SETS = {"builtin": "builtin.jsonl", "math": "math.jsonl"}
-DATASET_NAMES = [*BUILTIN_SETS, "humaneval", "projects"]
+DATASET_NAMES = [*BUILTIN_SETS, "humaneval", "projects", "mbpp-pro"]
 
 
 def load_dataset(name: str) -> list[Problem] | list[Project]:
-    """Problems of a named set (builtin, math, humaneval, projects) or of a JSONL file path."""
+    """Problems of a named set (builtin, math, humaneval, projects, mbpp-pro) or of a file: a
+    .jsonl of problems, or MBPP Pro's format (.json, or .jsonl of its objects)."""
     if name == "projects":
         return read_projects()
+    if name == "mbpp-pro":
+        return read_mbpp_pro()
     if name in BUILTIN_SETS:
         return read_jsonl(DATASETS_DIR / BUILTIN_SETS[name])
     if name == "humaneval":
         return list(humaneval_problems())
+    if is_mbpp_pro_file(Path(name)):
+        return read_mbpp_pro(Path(name))
     if name.endswith(".jsonl"):
         return read_jsonl(Path(name))
     raise ProblemError(
-        f"unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)} or a .jsonl file"
+        f"unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)}, a .jsonl or a "
+        "MBPP Pro .json file"
     )
+
+
+def refuse_projects(name: str, command: str, alternatives: str) -> None:
+    if name == "projects":
+        raise ProblemError(
+            f"{command} works on single problems and the projects are multi-part tasks: "
+            f"use {alternatives}"
+        )
+
+
+def first(problems: list, limit: int | None) -> list:
+    if limit is not None and limit < 1:
+        raise ProblemError(f"--limit must be at least 1, not {limit}")
+    return problems[:limit] if limit else problems
 
 
 def single_problems(name: str, command: str, limit: int | None = None) -> list[Problem]:
     """The first `limit` problems of a dataset of single problems; `command` names the command
-    that refuses the multi-part projects (its baselines and graders take one problem each)."""
-    if name == "projects":
-        raise ProblemError(
-            f"{command} works on single problems and the projects are multi-part tasks: "
-            "use `hi-moe bench horizon` or `hi-moe solve --dataset projects`"
-        )
+    that refuses multi-part tasks (its baselines and graders take one problem each)."""
+    refuse_projects(name, command, "`hi-moe bench horizon` or `hi-moe solve --dataset projects`")
     problems = load_dataset(name)
-    return problems[:limit] if limit else problems
+    if any(isinstance(p, Project) for p in problems):
+        raise ProblemError(f"{command} works on single problems; {name} holds two-part tasks: "
+                           "use `hi-moe compare`")  # fmt: skip
+    return first(problems, limit)
+
+
+def compared_tasks(name: str, limit: int | None = None) -> list[Problem | Project]:
+    """The first `limit` tasks `hi-moe compare` evaluates: single problems or two-part tasks."""
+    refuse_projects(name, "compare", "`hi-moe bench horizon` or `hi-moe solve --dataset projects`")
+    return first(list(load_dataset(name)), limit)
 
 
 def get_problem(ref: str, dataset: str = "builtin") -> Problem | Project:

@@ -15,6 +15,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterable
 
+from hi_moe.llm.extraction import extract_code
 from hi_moe.problems.problem import Problem
 from hi_moe.problems.projects import Project
 
@@ -71,7 +72,7 @@ class ScriptedModel:
             options = allowed.group(1).split(", ") if allowed else ["give_up"]
             choice = "replan" if "replan" in options else options[0]
             return json.dumps({"decision": choice, "reason": "scripted monitor"})
-        return self.solve(str(messages[-1].get("content", "")) if messages else "")
+        return self.solve(prompt)
 
     def plan(self, prompt: str) -> str:
         listing = prompt.partition(PARTS_HEADING)[2].partition("Visible tests:")[0]
@@ -89,11 +90,18 @@ class ScriptedModel:
         )
 
     def solve(self, prompt: str) -> str:
-        """The reference of the problem whose statement is in `prompt` (the latest message)."""
-        for problem in self.problems:
-            if problem.statement[:200] in prompt:
-                with self._lock:
-                    tries = self._tries[problem.id]
-                    self._tries[problem.id] += 1
-                return wrong_answer(problem) if tries < self.wrong_tries else right_answer(problem)
-        return "```python\npass\n```\nCONFIDENCE: 0.1"
+        """The reference of the problem whose statement is in `prompt`; with several (a
+        single-context prompt of a two-part task), all their references in one block."""
+        found = [p for p in self.problems if p.statement.strip()[:200] in prompt]
+        if not found:
+            return "```python\npass\n```\nCONFIDENCE: 0.1"
+        replies = []
+        for problem in found:
+            with self._lock:
+                tries = self._tries[problem.id]
+                self._tries[problem.id] += 1
+            wrong = tries < self.wrong_tries
+            replies.append(wrong_answer(problem) if wrong else right_answer(problem))
+        if len(replies) == 1:
+            return replies[0]
+        return "```python\n" + "\n".join(extract_code(r) for r in replies) + "```\nCONFIDENCE: 0.9"

@@ -1,0 +1,49 @@
+"""MBPP Pro as two-part tasks: loaded from the shipped file, graded by its hidden asserts."""
+
+import json
+
+import pytest
+
+from hi_moe.problems.datasets import load_dataset
+from hi_moe.problems.grading import grade
+from hi_moe.problems.mbpp_pro import read_mbpp_pro
+from hi_moe.problems.problem import ProblemError
+
+TASKS = load_dataset("mbpp-pro")
+
+
+def test_every_task_is_a_base_part_then_a_new_part_with_the_hidden_test():
+    assert len(TASKS) == 378
+    first = TASKS[0]
+    assert first.id == "mbpp-pro/0"
+    assert [p.entry_point for p in first.parts] == ["similar_elements", "shared_elements"]
+    base, new = first.parts
+    assert base.hidden_check is None and new.hidden_check.startswith("def check(candidate):")
+    task = first.visible_task()
+    assert [p.visible_tests for p in task.parts] == [[], []]
+    assert "assert" not in task.statement + "".join(p.statement for p in task.parts)
+
+
+@pytest.mark.parametrize("task", TASKS[:5], ids=lambda t: t.id)
+def test_the_references_pass_and_the_base_alone_fails(task):
+    base, new = task.parts
+    assert grade(task, base.reference + "\n\n" + new.reference).passed
+    assert not grade(task, base.reference).passed
+
+
+def test_a_malformed_task_names_its_place_and_field(tmp_path):
+    good = {"id": 1, "raw_problem": "def f(x):\n", "raw_solution": "  return x\n",
+            "new_problem": "def g(x):\n", "new_solution": "  return f(x)\n",
+            "test_code": "assert g(1) == 1"}  # fmt: skip
+    array = tmp_path / "tasks.json"
+    array.write_text(json.dumps([good, {**good, "test_code": None}]))
+    with pytest.raises(ProblemError, match=r"tasks.json: task #1: field 'test_code'"):
+        read_mbpp_pro(array)
+    lines = tmp_path / "tasks.jsonl"
+    lines.write_text(json.dumps(good) + "\n" + json.dumps({**good, "new_problem": "g = 1\n"}))
+    with pytest.raises(ProblemError, match=r"tasks.jsonl:2: field 'new_problem' holds no"):
+        load_dataset(str(lines))
+    lines.write_text(json.dumps(good) + "\n")
+    [task] = load_dataset(str(lines))
+    module = "def f(x):\n  return x\ndef g(x):\n  return f(x)\n"
+    assert task.id == "mbpp-pro/1" and grade(task, module).passed
