@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import glob
 import json
 import os
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from hi_moe.cli.main import main
+from hi_moe.cli.main import build_parser, main
 from hi_moe.llm.fake.endpoint import FakeEndpoint
 
 EXIT_USER_ERROR = 2
@@ -379,3 +380,20 @@ def test_console_script_bad_input_without_traceback(tmp_path):
     assert proc.returncode == EXIT_USER_ERROR
     assert "Traceback" not in proc.stdout + proc.stderr
     assert "HI_MOE_MAX_RETRIES" in proc.stdout
+
+
+def test_every_option_of_every_command_has_a_help_text():
+    def parsers(parser):
+        yield parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for child in action.choices.values():
+                    yield from parsers(child)
+
+    missing = [
+        f"{parser.prog} {'/'.join(action.option_strings) or action.dest}"
+        for parser in parsers(build_parser())
+        for action in parser._actions
+        if not action.help and not isinstance(action, argparse._SubParsersAction)
+    ]
+    assert missing == []

@@ -9,7 +9,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from graph.context import Context
 from hi_moe.adapters.data import write_examples
 from hi_moe.adapters.meta import (
     METADATA_FILE,
@@ -21,6 +20,7 @@ from hi_moe.adapters.meta import (
 from hi_moe.adapters.training import train_adapter
 from hi_moe.app.display import console, progress_bar
 from hi_moe.app.training_data import build_examples
+from hi_moe.cli.runs import make_context
 from hi_moe.errors import UserError
 from hi_moe.llm.models import DEFAULT_MODEL, MODELS, model_label
 
@@ -53,7 +53,7 @@ def add_adapter_commands(commands: argparse._SubParsersAction) -> None:
     adapters = commands.add_parser("adapters", help="adapter training data, upload, listing")
     actions = adapters.add_subparsers(dest="adapters_command", required=True)
     build = actions.add_parser("build-data", help="write training examples for a specialist")
-    build.add_argument("specialist")
+    build.add_argument("specialist", help="specialist name, e.g. python or math")
     build.add_argument("--out", type=Path, required=True, help="JSONL file to write")
     build.add_argument(
         "--source",
@@ -115,7 +115,7 @@ def cmd_adapters(args: argparse.Namespace) -> int:
 
 
 def build_data(args: argparse.Namespace) -> int:
-    context = Context(**({"home": args.home} if args.home else {}))
+    context = make_context(args)
     sources = sorted(set(args.source or ["reference"]))
     examples = build_examples(args.specialist, sources, context, args.checkpoint)
     if not examples:
@@ -191,7 +191,7 @@ def list_adapters(args: argparse.Namespace) -> int:
         summary["problems"] = len(meta["problem_ids"])
         summary["loss"] = f"{meta.get('loss_before')} -> {meta.get('loss_after')}"
         console.print(f"{adapter}: {json.dumps(summary)}")
-    context = Context(**({"model": args.model} if args.model else {}))
+    context = make_context(args)
     console.print(f"\nspecialists on {model_label(context.model)}:")
     for name, adapter in specialist_adapters(context).items():
         console.print(f"  {name}: {adapter or 'base model (no adapter for this model)'}")

@@ -40,15 +40,9 @@ from hi_moe.routing.fleet import load_fleet
 
 def make_context(args: argparse.Namespace, settings: dict | None = None) -> Context:
     """Context from saved settings (resume) or the environment, then the command-line flags."""
-    flags = {
-        "endpoint": args.endpoint,
-        "model": args.model,
-        "home": args.home,
-        "max_retries": getattr(args, "max_retries", None),
-        "max_replans": getattr(args, "max_replans", None),
-        "routing_mode": getattr(args, "routing_mode", None),
-        "ensemble_k": getattr(args, "ensemble_k", None),
-    }
+    names = ("endpoint", "model", "home", "max_retries", "max_replans", "routing_mode",
+             "ensemble_k")  # fmt: skip
+    flags = {name: getattr(args, name, None) for name in names}
     overrides = {k: v for k, v in flags.items() if v is not None}
     if settings is not None:
         return context_from_settings({**settings, **overrides})
@@ -155,7 +149,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    home = Context(**({"home": args.home} if args.home else {})).home_dir
+    home = make_context(args).home_dir
     record = RunRegistry(home / "runs.sqlite").get(args.thread_id)
     if record is None:
         raise UserError(f"unknown thread {args.thread_id!r}: `hi-moe threads` lists the runs")

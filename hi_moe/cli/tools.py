@@ -14,6 +14,7 @@ from evals.bench_suite import BenchSettings, Outcome, section
 from evals.model_speed import measure
 from graph.context import Context
 from hi_moe.app.display import console, progress_bar
+from hi_moe.cli.runs import make_context
 from hi_moe.errors import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_USER_ERROR, UserError
 from hi_moe.llm.endpoints import MODAL_KEY_ENV, MODAL_URL_ENV, required_models
 from hi_moe.llm.local_server import LocalServer
@@ -23,7 +24,7 @@ from hi_moe.problems.gsm8k import convert_file
 
 
 def cmd_serve_local(args: argparse.Namespace) -> int:
-    context = Context(**({"model": args.model} if args.model else {}))
+    context = make_context(args)
     with LocalServer.for_context(context, port=args.port) as server:
         console.print(
             f"embedded model served at [bold]{server.base_url}[/] "
@@ -37,7 +38,7 @@ def cmd_serve_local(args: argparse.Namespace) -> int:
 
 def cmd_check_model(args: argparse.Namespace) -> int:
     """Fetch or assemble the model if needed, serve it and generate one token."""
-    context = Context(**({"model": args.model} if args.model else {}))
+    context = make_context(args)
     start = time.perf_counter()
     with LocalServer.for_context(context) as server:
         token = server.generate_one_token()
