@@ -185,7 +185,7 @@ class LLMClient:
                 message = truncated_message(exc)
                 break
             except (openai.APIError, httpx.HTTPError, MalformedReply) as exc:
-                gone = self.diagnose()
+                gone = self.diagnose() if connection_lost(exc) else None
                 error = gone or describe_error(exc, self.base_url)
                 latency = time.perf_counter() - start
                 self.call_log.record(
@@ -274,6 +274,12 @@ def in_chain(exc: BaseException | None, kind: type[E]) -> E | None:
     while exc is not None and not isinstance(exc, kind):
         exc = exc.__cause__
     return exc
+
+
+def connection_lost(exc: Exception) -> bool:
+    """No HTTP answer came back (refused, reset, timed out): the server may be gone. An HTTP
+    error status or a malformed body came from a live server."""
+    return isinstance(exc, openai.APIConnectionError | httpx.TransportError)
 
 
 def describe_error(exc: Exception, base_url: str) -> str:
