@@ -37,33 +37,24 @@ def hidden_check(test_code: str) -> str:
     return "def check(candidate):\n" + textwrap.indent(test_code.strip() + "\n", "    ")
 
 
+def part_of(raw: dict, part_id: str, statement: str, solution: str, where: str) -> Problem:
+    """One part: the statement's function, its reference kept for the scripted mock only."""
+    name = function_name(raw[statement])
+    if name is None:
+        raise ProblemError(f"{where}: field {statement!r} holds no `def name(...)` signature")
+    return Problem(id=part_id, title=name, domain="mbpp-pro", statement=raw[statement],
+                   entry_point=name, reference=raw[statement] + raw[solution])  # fmt: skip
+
+
 def to_project(raw: dict, where: str) -> Project:
     """One task as a two-part project; `where` names it in errors (file and task number)."""
     missing = [name for name in FIELDS if not isinstance(raw.get(name), str | int)]
     if missing:
         raise ProblemError(f"{where}: field {missing[0]!r} is missing or not text")
     task_id = f"{PREFIX}{raw['id']}"
-    names = {key: function_name(raw[key]) for key in ("raw_problem", "new_problem")}
-    for key, name in names.items():
-        if name is None:
-            raise ProblemError(f"{where}: field {key!r} holds no `def name(...)` signature")
-    base = Problem(
-        id=f"{task_id}/base",
-        title=str(names["raw_problem"]),
-        domain="mbpp-pro",
-        statement=raw["raw_problem"],
-        entry_point=str(names["raw_problem"]),
-        reference=raw["raw_problem"] + raw["raw_solution"],
-    )
-    new = Problem(
-        id=f"{task_id}/new",
-        title=str(names["new_problem"]),
-        domain="mbpp-pro",
-        statement=raw["new_problem"],
-        entry_point=str(names["new_problem"]),
-        reference=raw["new_problem"] + raw["new_solution"],
-        hidden_check=hidden_check(raw["test_code"]),
-    )
+    base = part_of(raw, f"{task_id}/base", "raw_problem", "raw_solution", where)
+    new = part_of(raw, f"{task_id}/new", "new_problem", "new_solution", where)
+    new.hidden_check = hidden_check(raw["test_code"])
     return Project(id=task_id, title=new.title, statement=OVERVIEW, parts=[base, new],
                    domain="mbpp-pro")  # fmt: skip
 
