@@ -129,12 +129,10 @@ class RowStore:
         self.path = path
         self._lock = Lock()
         self.rows, self.unfinished, stored = self._load()
-        if run is not None and stored and stored != run:
-            differs = ", ".join(
-                f"{key} {stored.get(key)} (not {run.get(key)})"
-                for key in run if stored.get(key) != run.get(key)
-            )  # fmt: skip
-            raise UserError(f"run {path.stem} was made with {differs}: choose a new --run-id")
+        differs = [key for key in (run or {}) if key in stored and stored[key] != run[key]]
+        if run is not None and differs:
+            made = ", ".join(f"{key} {stored[key]} (not {run[key]})" for key in differs)
+            raise UserError(f"run {path.stem} was made with {made}: choose a new --run-id")
         self.run = run if run is not None else stored
         self.systems = tuple(self.run.get("systems", SYSTEMS)) if self.run else SYSTEMS
 
@@ -184,7 +182,8 @@ def run_description(
 ) -> dict:
     """What a run is, for refusing to resume it as something else."""
     model = "scripted mock" if mock else model_label(context.model)
-    return {"systems": list(systems), "model": model, "dataset": dataset}
+    depth = "direct first" if context.direct_first else "always plan"
+    return {"systems": list(systems), "model": model, "dataset": dataset, "hierarchy": depth}
 
 
 def check_adapters(

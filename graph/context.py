@@ -18,6 +18,19 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 RoutingMode = Literal["winner_take_all", "probabilistic", "ensemble"]
 
 
+BOOLEANS = {"1": True, "true": True, "yes": True, "on": True,
+            "0": False, "false": False, "no": False, "off": False}  # fmt: skip
+
+
+def parse_setting(raw: str, kind: object) -> object:
+    """An environment value as the field's type; ValueError when it is not one."""
+    if kind is bool:
+        if raw.strip().lower() not in BOOLEANS:
+            raise ValueError(raw)
+        return BOOLEANS[raw.strip().lower()]
+    return kind(raw) if kind in (int, float) else raw  # type: ignore[operator]
+
+
 @dataclass(kw_only=True)
 class Context:
     """Settings every node reads from `runtime.context`."""
@@ -79,6 +92,14 @@ class Context:
     max_interfaces: int = 4
     """Interfaces of finished parts shown to a specialist (those its statement names)."""
 
+    direct_first: bool = False
+    """Adaptive depth: a single-part task's first attempt goes straight to the router's
+    specialist, without the architect's plan or the dispatcher's call; a failure escalates
+    (monitor, reroute or replan) as usual."""
+
+    direct_route_score: float = 0.6
+    """With direct_first: the router's top score needed to skip the dispatcher's call."""
+
     routines: int = 2
     """Similar solved routines the architect retrieves; 0 turns the routine cache off."""
 
@@ -112,7 +133,7 @@ class Context:
                 continue
             kind = hints[f.name]
             try:
-                value = kind(raw) if kind in (int, float) else raw
+                value = parse_setting(raw, kind)
             except ValueError as exc:
                 message = f"HI_MOE_{f.name.upper()}={raw!r} is not a valid {kind.__name__}"
                 raise UserError(message) from exc

@@ -10,7 +10,7 @@ from graph.state import SpecialistInput, State
 
 
 def after_monitor(state: State) -> Literal["architect", "dispatcher", "finalize"]:
-    if state.decision in ("plan", "replan"):
+    if state.decision in ("plan", "direct", "replan"):
         return "architect"
     if state.decision in ("continue", "reroute"):
         return "dispatcher"

@@ -10,7 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-Decision = Literal["plan", "continue", "replan", "reroute", "skip", "done", "give_up"]
+Decision = Literal["plan", "direct", "continue", "replan", "reroute", "skip", "done", "give_up"]
+"""`direct`: a single-part task's first attempt, without the architect's and dispatcher's calls."""
 Signal = Literal["stuck", "drift", "surprise"]
 OutcomeStatus = Literal["success", "partial", "failed", "blocked"]
 

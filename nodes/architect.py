@@ -124,12 +124,22 @@ def routines_text(routines: list[Routine]) -> str:
     return f"Similar parts solved before:\n{lines}\n"
 
 
+def direct_plan(state: State, window: list[str]) -> dict:
+    """The monitor chose a direct first attempt: the default plan, no LLM call."""
+    assert state.task is not None
+    plan = plan_from_draft(None, state.task, window, version=1)
+    log.info("architect: direct first attempt at %s, no plan call", ", ".join(window))
+    return {"plan": plan, "current_subgoal": plan.subgoals[0].id}
+
+
 def node(state: State, runtime: Runtime[Context]) -> dict:
     context = context_of(runtime)
     task = state.task
     assert task is not None
     version = state.plan.version + 1 if state.plan else 1
     window = open_parts(state)[: context.plan_window]
+    if state.decision == "direct":
+        return direct_plan(state, window)
     parts = [p for p in task.parts if p.name in window]
     named = [i for p in parts for i in relevant_interfaces(state, p, context.max_interfaces)]
     interfaces = list(dict.fromkeys(named))[: context.max_interfaces]

@@ -11,7 +11,7 @@ tried it are left out. Every decision is logged with its scores.
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field, create_model
@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, create_model
 from graph.context import Context
 from graph.state import Part, State, Subgoal, Subtask
 from hi_moe.llm.prompting import render
+from hi_moe.llm.tier_calls import TierCalls
 from hi_moe.routing.fleet import Fleet, load_fleet
 from hi_moe.routing.router import choose, router_for
 from nodes.assembly import relevant_interfaces
@@ -54,16 +55,16 @@ def candidates_for(state: State, part: str, scores: dict[str, float]) -> dict[st
     return {name: score / total for name, score in kept.items()}
 
 
-def node(state: State, runtime: Runtime[Context]) -> dict:
-    context = context_of(runtime)
-    assert state.plan is not None and state.task is not None
-    subgoal = next(g for g in state.plan.subgoals if g.id == state.current_subgoal)
-    part = next(p for p in state.task.parts if p.name == subgoal.part)
-    fleet = load_fleet(context.fleet_path)
-    text = routing_text(subgoal, part)
-    router = router_for(fleet, context.fleet_path, context.router_dir)
-    router_scores = candidates_for(state, part.name, router.score(text))
-    calls = tier_calls(runtime, "dispatcher", context.dispatcher_model, context.temperature)
+def ask_dispatcher(
+    state: State,
+    subgoal: Subgoal,
+    fleet: Fleet,
+    router_scores: dict[str, float],
+    calls: TierCalls,
+    context: Context,
+) -> Any:
+    """The dispatcher model's objective, constraints and preferred specialist (None: unusable)."""
+    assert state.plan is not None
     earlier = [o for o in state.outcomes if o.part == subgoal.part][-1:]
     messages = render(
         context.dispatcher_prompt,
@@ -81,6 +82,25 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
     draft = calls.json(messages, draft_schema(fleet), EXAMPLE)
     if draft is None:
         log.warning("dispatcher: no usable reply; routing on the router's scores alone")
+    return draft
+
+
+def node(state: State, runtime: Runtime[Context]) -> dict:
+    context = context_of(runtime)
+    assert state.plan is not None and state.task is not None
+    subgoal = next(g for g in state.plan.subgoals if g.id == state.current_subgoal)
+    part = next(p for p in state.task.parts if p.name == subgoal.part)
+    fleet = load_fleet(context.fleet_path)
+    text = routing_text(subgoal, part)
+    router = router_for(fleet, context.fleet_path, context.router_dir)
+    router_scores = candidates_for(state, part.name, router.score(text))
+    calls = tier_calls(runtime, "dispatcher", context.dispatcher_model, context.temperature)
+    direct = (
+        state.decision == "direct" and max(router_scores.values()) >= context.direct_route_score
+    )
+    draft = None if direct else ask_dispatcher(state, subgoal, fleet, router_scores, calls, context)
+    if direct:
+        log.info("dispatcher: direct first attempt, the router's choice without a call")
     thread_id = current_thread_id()
     rerouted = state.decision == "reroute"
     width = min(context.ensemble_k, len(router_scores)) if rerouted else context.ensemble_k

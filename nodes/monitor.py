@@ -219,13 +219,24 @@ def decide(
     return update
 
 
+def opening(task: Task, context: Context) -> ProgressReport:
+    """A new task: plan it, or (adaptive depth) try a single part directly first."""
+    if context.direct_first and len(task.parts) == 1:
+        reason = (
+            "new single-part task: a first attempt without a plan or dispatch call; "
+            "a failure escalates"
+        )
+        return ProgressReport(decision="direct", reason=reason, plan_version=0)
+    return ProgressReport(decision="plan", reason="new task: ask for a plan", plan_version=0)
+
+
 def node(state: State, runtime: Runtime[Context]) -> dict:
     if state.plan is None:
         if state.task is None and not state.problem_id:
             raise ValueError("the input needs a problem_id or a task")
         task = state.task or get_problem(state.problem_id).visible_task()
-        report = ProgressReport(decision="plan", reason="new task: ask for a plan", plan_version=0)
-        return {"task": task, "decision": "plan", "progress": [report]}
+        report = opening(task, context_of(runtime))
+        return {"task": task, "decision": report.decision, "progress": [report]}
     facts = assess(state, context_of(runtime))
     if len(facts.allowed) == 1:
         return decide(state, facts.allowed[0], facts.reason, facts)

@@ -17,6 +17,7 @@ from graph.state import (
 )
 from hi_moe.llm.fake.scripted_model import ScriptedModel
 from hi_moe.problems.datasets import get_problem, load_dataset
+from hi_moe.problems.projects import get_project
 
 
 def node_names(harness) -> list[str]:
@@ -39,6 +40,40 @@ def test_happy_path_visits_every_tier_once(make_harness):
     assert len(state.attempts) == 1 and state.attempts[0].passed_all
     assert set(state.usage.by_tier) == {"architect", "dispatcher", "specialist"}
     assert state.usage.total_tokens > 0
+
+
+def test_direct_first_a_single_part_task_answered_right_costs_one_call(make_harness):
+    harness = make_harness()
+    state = harness.solve("builtin/0", direct_first=True, direct_route_score=0.0)
+    assert state.result is not None and state.result.status == "solved"
+    assert node_names(harness) == ["python"]
+    assert [p.decision for p in state.progress] == ["direct", "done"]
+    assert "without a plan or dispatch call" in state.progress[0].reason
+    assert set(state.usage.by_tier) == {"specialist"} and state.usage.calls == 1
+
+
+def test_direct_first_escalates_to_the_monitor_and_a_real_plan_after_a_failure(make_harness):
+    harness = make_harness(wrong_tries=2)
+    state = harness.solve(
+        "builtin/1", direct_first=True, direct_route_score=0.0, max_retries=1, max_replans=1
+    )
+    assert [p.decision for p in state.progress] == ["direct", "replan", "done"]
+    assert state.result is not None and state.result.status == "solved"
+    assert state.plan is not None and state.plan.version == 2
+    assert len(harness.prompts("architect")) == 1 and len(harness.prompts("dispatcher")) == 1
+
+
+def test_direct_first_asks_the_dispatcher_when_the_router_is_unsure(make_harness):
+    harness = make_harness()
+    state = harness.solve("builtin/0", direct_first=True, direct_route_score=1.01)
+    assert node_names(harness) == ["dispatcher", "python"]
+    assert state.result is not None and state.result.status == "solved"
+
+
+def test_multi_part_tasks_are_planned_even_with_direct_first(make_harness):
+    harness = make_harness(problems=[get_project("bundle/2")])
+    state = harness.solve("bundle/2", direct_first=True)
+    assert state.progress[0].decision == "plan" and harness.prompts("architect")
 
 
 def test_math_problem_routes_to_the_math_specialist(make_harness):
@@ -174,6 +209,7 @@ def test_fan_out_sends_one_branch_per_specialist():
 def test_after_monitor_routes_each_decision():
     assert after_monitor(State(decision="plan")) == "architect"
     assert after_monitor(State(decision="replan")) == "architect"
+    assert after_monitor(State(decision="direct")) == "architect"
     assert after_monitor(State(decision="continue")) == "dispatcher"
     assert after_monitor(State(decision="reroute")) == "dispatcher"
     assert after_monitor(State(decision="done")) == "finalize"

@@ -54,6 +54,16 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--home", help="directory for logs and results (default: .hi_moe)")
 
 
+def add_depth_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--direct-first",
+        action="store_true",
+        default=None,
+        help="adaptive depth: a single-part task's first attempt skips the architect's and "
+        "dispatcher's calls; a failure escalates (also HI_MOE_DIRECT_FIRST=1)",
+    )
+
+
 def add_dataset_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dataset",
@@ -123,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         "ensemble: the top --ensemble-k in parallel, best by visible tests",
     )
     solve.add_argument("--ensemble-k", type=int, help="specialists per subtask in ensemble mode")
+    add_depth_option(solve)
     add_run_options(solve)
 
     resume = commands.add_parser("resume", help="continue a run from its last checkpoint")
@@ -243,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="on: the fleet's LoRA adapters (refused if trained on an evaluated problem); "
         "off: the same model names without adapters (default: as fleet.toml says)",
     )
+    add_depth_option(compare)
     add_run_options(compare)
 
     runs = commands.add_parser(

@@ -41,7 +41,7 @@ from hi_moe.routing.fleet import load_fleet
 def make_context(args: argparse.Namespace, settings: dict | None = None) -> Context:
     """Context from saved settings (resume) or the environment, then the command-line flags."""
     names = ("endpoint", "model", "home", "max_retries", "max_replans", "routing_mode",
-             "ensemble_k")  # fmt: skip
+             "ensemble_k", "direct_first")  # fmt: skip
     flags = {name: getattr(args, name, None) for name in names}
     overrides = {k: v for k, v in flags.items() if v is not None}
     if settings is not None:
