@@ -16,14 +16,13 @@ from langchain_core.messages import BaseMessage
 
 from graph.context import Context
 from graph.state import Attempt, Candidate
-from hi_moe.llm.endpoints import client_for
+from hi_moe.llm.endpoints import client_for, endpoint_retry
 from hi_moe.llm.extraction import extract_code, malformed_code
 from hi_moe.llm.prompting import render
 from hi_moe.problems.problem import Problem
 from hi_moe.problems.projects import Project
 from hi_moe.routing.fleet import load_fleet
-from nodes.support import endpoint_retry
-from nodes.validate import check_code, check_math
+from hi_moe.sandbox.visible import check_code, check_math
 
 BASELINE_SPECIALIST = "python"
 GREEDY = 0.0

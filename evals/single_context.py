@@ -17,12 +17,11 @@ from evals.baseline import BASELINE_SPECIALIST
 from graph.context import Context
 from graph.state import Candidate, Part, Task
 from hi_moe.llm.client import EndpointError
-from hi_moe.llm.endpoints import client_for
+from hi_moe.llm.endpoints import client_for, endpoint_retry
 from hi_moe.llm.extraction import extract_code
 from hi_moe.llm.prompting import render
 from hi_moe.routing.fleet import load_fleet
-from nodes.support import endpoint_retry
-from nodes.validate import check_code
+from hi_moe.sandbox.visible import check_code
 
 
 @dataclass

@@ -9,9 +9,7 @@ from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
 from graph.context import Context
-from hi_moe.errors import UserError
-from hi_moe.llm.client import Retry
-from hi_moe.llm.endpoints import client_for
+from hi_moe.llm.endpoints import client_for, endpoint_retry
 from hi_moe.llm.tier_calls import TierCalls
 from hi_moe.routing.log import RoutingLog
 
@@ -31,13 +29,6 @@ def current_task_scope() -> str | None:
     thread_id = config.get("configurable", {}).get("thread_id")
     task = config.get("metadata", {}).get("langgraph_checkpoint_ns")
     return f"{thread_id}|{task}" if thread_id and task else None
-
-
-def endpoint_retry(context: Context) -> Retry:
-    """How the context's settings retry a failed endpoint request."""
-    if context.endpoint_retries < 0 or context.endpoint_backoff_s < 0:
-        raise UserError("endpoint_retries and endpoint_backoff_s must be >= 0")
-    return Retry(context.endpoint_retries, context.endpoint_backoff_s)
 
 
 @cache

@@ -11,9 +11,9 @@ from graph.context import Context
 from hi_moe.errors import UserError
 from hi_moe.llm.call_log import CallLog, CallRecord
 from hi_moe.llm.client import EndpointError, LLMClient, Retry, json_schema_format
+from hi_moe.llm.endpoints import endpoint_retry
 from hi_moe.llm.fake.endpoint import FakeEndpoint, count_tokens
 from hi_moe.llm.tier_calls import TierCalls, parse_json
-from nodes.support import endpoint_retry
 
 MODELS = ["python", "monitor"]
 NO_RETRY = Retry(0, 0.0)

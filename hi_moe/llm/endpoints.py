@@ -7,13 +7,22 @@ import threading
 from functools import partial
 
 from graph.context import Context
+from hi_moe.errors import UserError
 from hi_moe.llm.call_log import CallLog
-from hi_moe.llm.client import EndpointError, LLMClient
+from hi_moe.llm.client import EndpointError, LLMClient, Retry
 from hi_moe.llm.local_server import death_notice_at, shared_local_server
 from hi_moe.routing.fleet import load_fleet
 
 MODAL_URL_ENV = "HI_MOE_MODAL_URL"
 MODAL_KEY_ENV = "HI_MOE_MODAL_API_KEY"
+
+
+def endpoint_retry(context: Context) -> Retry:
+    """How the context's settings retry a failed endpoint request."""
+    if context.endpoint_retries < 0 or context.endpoint_backoff_s < 0:
+        raise UserError("endpoint_retries and endpoint_backoff_s must be >= 0")
+    return Retry(context.endpoint_retries, context.endpoint_backoff_s)
+
 
 _clients: dict[tuple[str, str, str, str], LLMClient] = {}
 _lock = threading.Lock()
