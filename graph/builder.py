@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -12,8 +14,11 @@ from graph.state import InputState, SpecialistInput, State
 from nodes import architect, dispatcher, finalize, monitor, select, specialist, validate
 
 
-def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
+def build_graph(
+    checkpointer: BaseCheckpointSaver | None = None,
+) -> CompiledStateGraph[State, Any, InputState, State]:
     """Compile the graph; `langgraph dev` uses it without a checkpointer (it brings its own)."""
+    # The context type is Any, not Context: a bare `CompiledStateGraph` means a None context.
     builder = StateGraph(State, context_schema=Context, input_schema=InputState)
     builder.add_node("monitor", monitor.node)
     builder.add_node("architect", architect.node)

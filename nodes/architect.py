@@ -63,14 +63,17 @@ def plan_from_draft(draft: PlanDraft | None, task: Task, window: list[str], vers
     order = [*drafted, *(p for p in window if p not in drafted)]
     subgoals = []
     for part in order:
-        item = drafted.get(part)
-        if item is None:
+        found = drafted.get(part)
+        if found is None:
             subgoals.append(default_subgoal(index[part], part))
         else:
-            acceptance = [a[:200] for a in item.acceptance[:4]] or ["passes every visible test"]
+            acceptance = [a[:200] for a in found.acceptance[:4]] or ["passes every visible test"]
             subgoals.append(
                 Subgoal(
-                    id=index[part], part=part, objective=item.objective[:400], acceptance=acceptance
+                    id=index[part],
+                    part=part,
+                    objective=found.objective[:400],
+                    acceptance=acceptance,
                 )
             )
     goal = draft.goal[:300] if draft and draft.goal.strip() else f"Solve: {task.title}"

@@ -32,11 +32,13 @@ ROUTING_TEXT_CHARS = 500
 
 def draft_schema(fleet: Fleet) -> type[BaseModel]:
     """The dispatcher's reply schema, its `specialist` limited to the fleet's names."""
+    # A Literal built at run time is a value to a type checker, not a type: hence `Any`.
+    names: Any = Literal[tuple(fleet.names)]
     return create_model(
         "DispatchDraft",
         objective=(str, ...),
         constraints=(list[str], Field(default_factory=list)),
-        specialist=(Literal[tuple(fleet.names)], ...),
+        specialist=(names, ...),
     )
 
 

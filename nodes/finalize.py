@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from langgraph.runtime import Runtime
 
 from graph.context import Context
@@ -14,6 +16,7 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
     assert task is not None
     chosen = chosen_outcomes(state)
     solved = sum(o is not None and o.status == "success" for o in chosen)
+    status: Literal["solved", "partial", "failed"]
     if solved == len(task.parts):
         status = "solved"
     elif any(o is not None and o.tests_passed > 0 for o in chosen):

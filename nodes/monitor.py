@@ -180,6 +180,7 @@ def ask_monitor(state: State, runtime: Runtime[Context], facts: Assessment) -> d
         allowed=", ".join(facts.allowed),
     )
     verdict = calls.json(messages, MonitorVerdict, EXAMPLE)
+    decision: Decision
     if verdict is not None and verdict.decision in facts.allowed:
         decision, reason, by_model = verdict.decision, verdict.reason[:300], True
     else:
@@ -232,9 +233,11 @@ def opening(task: Task, context: Context) -> ProgressReport:
 
 def node(state: State, runtime: Runtime[Context]) -> dict:
     if state.plan is None:
-        if state.task is None and not state.problem_id:
-            raise ValueError("the input needs a problem_id or a task")
-        task = state.task or get_problem(state.problem_id).visible_task()
+        task = state.task
+        if task is None:
+            if not state.problem_id:
+                raise ValueError("the input needs a problem_id or a task")
+            task = get_problem(state.problem_id).visible_task()
         report = opening(task, context_of(runtime))
         return {"task": task, "decision": report.decision, "progress": [report]}
     facts = assess(state, context_of(runtime))

@@ -10,7 +10,15 @@ from __future__ import annotations
 from langgraph.runtime import Runtime
 
 from graph.context import Context
-from graph.state import Attempt, OutcomeReport, PartLedger, State, Subtask, Task
+from graph.state import (
+    Attempt,
+    OutcomeReport,
+    OutcomeStatus,
+    PartLedger,
+    State,
+    Subtask,
+    Task,
+)
 from hi_moe.routing.routines import Routine, routine_cache
 from nodes.assembly import contract, interface_line
 from nodes.support import context_of, routing_log
@@ -27,6 +35,7 @@ def best_attempt(attempts: list[Attempt], subtask: Subtask) -> Attempt:
 def settle(
     best: Attempt, subtask: Subtask, task: Task, plan_version: int, tries: int
 ) -> OutcomeReport:
+    status: OutcomeStatus
     if best.passed_all:
         status = "success"
     elif best.ran_ok and best.tests_passed > 0:

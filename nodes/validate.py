@@ -18,12 +18,13 @@ from nodes.support import context_of
 
 def node(state: State, runtime: Runtime[Context]) -> dict:
     assert state.task is not None and state.subtask is not None
+    task = state.task
     timeout = context_of(runtime).test_timeout_s
-    part = next(p for p in state.task.parts if p.name == state.subtask.part)
+    part = next(p for p in task.parts if p.name == state.subtask.part)
     module = solved_module(state, exclude=part.name)
 
     def check(candidate: Candidate) -> Attempt:
-        if state.task.kind == "math":
+        if task.kind == "math":
             return check_math(candidate, timeout)
         return check_code(candidate, part, module, timeout)
 
