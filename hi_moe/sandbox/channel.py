@@ -122,8 +122,10 @@ class LocalChild:
         except OSError:
             self._remove_workdir()
             raise
-        self._stdin = self._process.stdin.fileno()
-        self._stdout = self._process.stdout.fileno()
+        stdin, stdout = self._process.stdin, self._process.stdout
+        assert stdin is not None and stdout is not None  # both opened as pipes
+        self._stdin = stdin.fileno()
+        self._stdout = stdout.fileno()
         os.set_blocking(self._stdin, False)
         os.set_blocking(self._stdout, False)
         self._buffer = bytearray()
@@ -168,7 +170,9 @@ class LocalChild:
         all gone (a fork bomb's process slots are free again). Without a namespace, the child's
         process group is killed (what left the group survives; init reaps the rest later).
         """
-        if self._process.stdout.closed:
+        stdin, stdout = self._process.stdin, self._process.stdout
+        assert stdin is not None and stdout is not None  # both opened as pipes
+        if stdout.closed:
             return
         if self._wrapped:
             for pid in _children(self._process.pid):
@@ -179,8 +183,8 @@ class LocalChild:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._process.pid, signal.SIGKILL)
         self._process.wait()
-        self._process.stdin.close()
-        self._process.stdout.close()
+        stdin.close()
+        stdout.close()
         self._remove_workdir()
 
     def _remove_workdir(self) -> None:

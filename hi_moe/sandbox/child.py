@@ -47,6 +47,7 @@ def short(text: str) -> str:
 def error_message(code: str) -> str:
     """The current exception and the candidate's own line that raised it; no harness frames."""
     kind, error, trace = sys.exc_info()
+    assert kind is not None, "called outside an exception handler"
     line = 0
     while trace is not None:
         if trace.tb_frame.f_code.co_filename == SOURCE_NAME:

@@ -19,6 +19,7 @@ def plain(value: object, depth: int = 0) -> bool:
     if type(value) in PLAIN_TYPES:
         return True
     if type(value) in SEQUENCES:
+        assert isinstance(value, SEQUENCES)  # narrows for the type checker
         return all(plain(item, depth + 1) for item in value)
     if type(value) is dict:
         return all(plain(k, depth + 1) and plain(v, depth + 1) for k, v in value.items())
@@ -41,12 +42,14 @@ def matches(got: object, expected: object) -> bool:
     if type(got) in NUMBERS and type(expected) in NUMBERS:
         if type(got) is int and type(expected) is int:
             return got == expected
+        assert isinstance(got, NUMBERS) and isinstance(expected, NUMBERS)  # narrows, as above
         return math.isclose(got, expected, rel_tol=TOLERANCE, abs_tol=TOLERANCE)
     if type(got) is not type(expected):
         return False
     if type(got) in (list, tuple):
+        assert isinstance(got, (list, tuple)) and isinstance(expected, (list, tuple))
         return len(got) == len(expected) and all(map(matches, got, expected))
-    if type(got) is dict:
+    if type(got) is dict and type(expected) is dict:
         return got.keys() == expected.keys() and all(
             matches(v, expected[k]) for k, v in got.items()
         )

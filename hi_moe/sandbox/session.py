@@ -119,6 +119,7 @@ class Candidate:
             loaded = self.start()
             if not loaded.ok:
                 raise CallFailed("error", f"the program could not be restarted: {loaded.error}")
+        assert self._child is not None  # a successful start leaves a child
         started = time.monotonic()
         message = {"name": name, "args": list(args), "kwargs": kwargs}
         try:
