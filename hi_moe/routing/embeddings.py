@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Transformer
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSIONS = 384
@@ -56,11 +57,13 @@ def _forward(texts: list[str]) -> np.ndarray:
     import torch  # lazy: see embedder
 
     model = embedder()
+    # Indexing the model gives a plain torch Module; its first module is the Transformer.
+    transformer = cast("Transformer", model[0])
     tokens = model.tokenizer(
         texts, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt"
     )
     with torch.inference_mode():
-        hidden = model[0].auto_model(**tokens).last_hidden_state
+        hidden = transformer.auto_model(**tokens).last_hidden_state
         mask = tokens["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
         return torch.nn.functional.normalize(pooled, p=2, dim=1).numpy()

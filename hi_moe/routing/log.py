@@ -61,7 +61,9 @@ class RoutingLog:
                  json.dumps(chosen)),
             )  # fmt: skip
             self._conn.commit()
-            return int(cursor.lastrowid)
+            row_id = cursor.lastrowid
+            assert row_id is not None  # set by the INSERT
+            return row_id
 
     def record_outcome(self, decision_id: int, passed: dict[str, bool]) -> None:
         """Which of the chosen specialists passed their visible tests."""

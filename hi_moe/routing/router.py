@@ -24,11 +24,11 @@ import numpy as np
 from hi_moe.errors import UserError
 from hi_moe.routing.chroma import forget_chroma_system, persistent_client
 from hi_moe.routing.classifier import Classifier, Documents
-from hi_moe.routing.embeddings import MODEL_NAME, embed, embed_matrix
+from hi_moe.routing.embeddings import MODEL_NAME, embed_matrix
 from hi_moe.routing.fleet import Fleet
 
 if TYPE_CHECKING:
-    from chromadb import Collection
+    from chromadb import Collection, Metadata
 
 log = logging.getLogger(__name__)
 COLLECTION_PREFIX = "specialists-"
@@ -43,11 +43,13 @@ def fingerprint(fleet: Fleet) -> str:
 def read_documents(collection: Collection) -> Documents:
     """Every stored document with its embedding and specialist, in id order."""
     stored = collection.get(include=["documents", "embeddings", "metadatas"])
+    documents, metadatas = stored["documents"], stored["metadatas"]
+    assert documents is not None and metadatas is not None  # both included
     order = sorted(range(len(stored["ids"])), key=lambda i: stored["ids"][i])
     return Documents(
-        texts=tuple(str(stored["documents"][i]) for i in order),
+        texts=tuple(str(documents[i]) for i in order),
         vectors=np.asarray(stored["embeddings"], dtype=np.float32)[order],
-        owners=tuple(str(stored["metadatas"][i]["specialist"]) for i in order),
+        owners=tuple(str(metadatas[i]["specialist"]) for i in order),
     )
 
 
@@ -86,13 +88,15 @@ class Router:
         return collection
 
     def _fill(self, collection: Collection) -> None:
-        ids, texts, owners = [], [], []
+        ids: list[str] = []
+        texts: list[str] = []
+        owners: list[Metadata] = []
         for specialist in self.fleet.specialists:
             for index, text in enumerate([specialist.description, *specialist.examples]):
                 ids.append(f"{specialist.name}/{index}")
                 texts.append(text)
                 owners.append({"specialist": specialist.name})
-        collection.add(ids=ids, documents=texts, metadatas=owners, embeddings=embed(texts))
+        collection.add(ids=ids, documents=texts, metadatas=owners, embeddings=embed_matrix(texts))
 
     def score(self, text: str) -> dict[str, float]:
         """Every specialist's probability for `text`, best first."""

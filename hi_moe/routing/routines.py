@@ -16,13 +16,13 @@ import threading
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from hi_moe.routing.chroma import forget_chroma_system, persistent_client
-from hi_moe.routing.embeddings import embed
+from hi_moe.routing.embeddings import embed_matrix
 
 if TYPE_CHECKING:
-    from chromadb import Collection
+    from chromadb import Collection, Where
 
 log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
@@ -75,7 +75,7 @@ class RoutineCache:
             self._collection.upsert(
                 ids=[routine.id],
                 documents=[routine.summary],
-                embeddings=embed([routine.summary]),
+                embeddings=embed_matrix([routine.summary]),
                 metadatas=[
                     {
                         "source_id": routine.source_id,
@@ -91,13 +91,17 @@ class RoutineCache:
         with self._lock:
             if count < 1 or self._collection.count() == 0:
                 return []
-            where = {"source_id": {"$nin": sorted(exclude_sources)}} if exclude_sources else None
+            # Chroma wants a list[str | int | float | bool] (invariant) here; a list[str] does.
+            nin = {"source_id": {"$nin": sorted(exclude_sources)}}
+            where = cast("Where", nin) if exclude_sources else None
             found = self._collection.query(
-                query_embeddings=embed([query]),
+                query_embeddings=embed_matrix([query]),
                 n_results=count,
                 where=where,
                 include=["documents", "metadatas", "distances"],
             )
+        documents, metadatas, distances = found["documents"], found["metadatas"], found["distances"]
+        assert documents is not None and metadatas is not None and distances is not None  # included
         return [
             Routine(
                 source_id=str(meta["source_id"]),
@@ -108,7 +112,7 @@ class RoutineCache:
                 distance=round(float(distance), 4),
             )
             for document, meta, distance in zip(
-                found["documents"][0], found["metadatas"][0], found["distances"][0], strict=True
+                documents[0], metadatas[0], distances[0], strict=True
             )
         ]
 
