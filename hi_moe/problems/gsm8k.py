@@ -33,7 +33,7 @@ def convert_line(line: str, index: int) -> dict:
 
 def convert_file(source: Path, target: Path) -> int:
     """Convert every line of `source` into `target`; a bad line is an error naming it."""
-    problems = []
+    problems: list[dict] = []
     for number, line in numbered_lines(source, "GSM8K file", UserError):
         try:
             problems.append(convert_line(line, len(problems)))

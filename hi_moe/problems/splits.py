@@ -26,6 +26,7 @@ from hi_moe.errors import UserError
 from hi_moe.problems.datasets import DATASET_NAMES, load_dataset
 from hi_moe.problems.mathgen import generate
 from hi_moe.problems.problem import Problem, humaneval_problems
+from hi_moe.problems.projects import Project
 
 HUMANEVAL_EVAL_COUNT = 100
 """HumanEval/0 .. HumanEval/99 are evaluation problems; the rest may be trained on."""
@@ -58,9 +59,9 @@ SPLITS: dict[str, Split] = {
 }
 
 
-def problem_ids(problems: Iterable[object]) -> set[str]:
+def problem_ids(problems: Iterable[Problem | Project]) -> set[str]:
     """Ids of problems and, for multi-part tasks (projects), of every part."""
-    ids = set()
+    ids: set[str] = set()
     for problem in problems:
         ids.add(problem.id)
         ids |= {part.id for part in getattr(problem, "parts", None) or []}
