@@ -104,4 +104,9 @@ class CallLog:
                 f" error, replay_key, reply FROM calls {where} ORDER BY id",
                 params,
             ).fetchall()
-        return [CallRecord(*row[:6], bool(row[6]), *row[7:]) for row in rows]
+        return [
+            CallRecord(
+                thread, tier, model, prompt, completion, latency, bool(ok), error, key, reply
+            )
+            for thread, tier, model, prompt, completion, latency, ok, error, key, reply in rows
+        ]

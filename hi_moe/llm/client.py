@@ -9,12 +9,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import openai
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage, UsageMetadata
 from langchain_openai import ChatOpenAI
+from pydantic import SecretStr
 
 from hi_moe.errors import UserError
 from hi_moe.llm.call_log import CallLog, CallRecord
@@ -136,9 +137,9 @@ class LLMClient:
                 self._models[key] = ChatOpenAI(
                     model=model,
                     base_url=self.base_url,
-                    api_key=self.api_key,
+                    api_key=SecretStr(self.api_key),
                     temperature=temperature,
-                    max_tokens=max_tokens,
+                    max_completion_tokens=max_tokens,  # the alias of its max_tokens field
                     # langchain-openai sends max_completion_tokens, which llama.cpp's server
                     # ignores (it would generate until the context is full): send both.
                     extra_body={**self.extra_body, "max_tokens": max_tokens},
@@ -173,7 +174,7 @@ class LLMClient:
             return Completion(
                 earlier.reply, earlier.prompt_tokens, earlier.completion_tokens, 0.0, replayed=True
             )
-        extra = {"response_format": response_format} if response_format else {}
+        extra: dict[str, Any] = {"response_format": response_format} if response_format else {}
         chat = self._chat(model, temperature, max_tokens)
         retry = retry or self.retry
         for tries in range(1, retry.times + 2):
@@ -197,7 +198,7 @@ class LLMClient:
                 log.warning("%s call failed (%s); retry %d in %.1f s", tier, error, tries, wait)
                 time.sleep(wait)
         latency = time.perf_counter() - start
-        usage = message.usage_metadata or {}
+        usage: UsageMetadata | dict[str, int] = message.usage_metadata or {}
         text = message.content if isinstance(message.content, str) else json.dumps(message.content)
         completion = Completion(
             text, usage.get("input_tokens", 0), usage.get("output_tokens", 0), latency

@@ -65,7 +65,8 @@ def exit_with_parent(poll_s: float = 1.0) -> None:
 def main(config_path: str) -> None:
     exit_with_parent()
     config = ConfigFileSettings.model_validate_json(Path(config_path).read_text())
-    server_app.LlamaProxy = SharedLlamaProxy
+    # A deliberate monkeypatch of llama_cpp's proxy class, which mypy sees as a type.
+    server_app.LlamaProxy = SharedLlamaProxy  # type: ignore[misc]
     app = server_app.create_app(
         server_settings=ServerSettings.model_validate(config), model_settings=config.models
     )

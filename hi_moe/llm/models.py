@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from hi_moe.errors import UserError
@@ -249,7 +250,7 @@ def concatenate(files: list[Path], out_path: Path) -> str:
     with out_path.open("wb") as out:
         for path in files:
             with path.open("rb") as part:
-                for block in iter(lambda part=part: part.read(BLOCK), b""):
+                for block in iter(partial(part.read, BLOCK), b""):
                     digest.update(block)
                     out.write(block)
     return digest.hexdigest()

@@ -7,7 +7,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TypedDict, TypeVar
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pydantic import BaseModel, ValidationError
@@ -21,6 +21,14 @@ Schema = TypeVar("Schema", bound=BaseModel)
 JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 JSON_MAX_TOKENS = 256
 """Plans and decisions are short; a cap also bounds grammar-constrained decoding on llama.cpp."""
+
+
+class CallSettings(TypedDict):
+    """The sampling settings of one call: keyword arguments of LLMClient.complete."""
+
+    temperature: float
+    max_tokens: int
+    response_format: dict | None
 
 
 def parse_json(text: str, schema: type[Schema]) -> Schema:
@@ -51,7 +59,7 @@ class TierCalls:
     format_errors: int = 0
     _sequence: int = 0
 
-    def replay_key(self, messages: list[BaseMessage], settings: dict) -> str | None:
+    def replay_key(self, messages: list[BaseMessage], settings: CallSettings) -> str | None:
         """Where this call's reply is logged: the task, the call's position in it, the prompt."""
         if self.replay_scope is None:
             return None
@@ -68,7 +76,7 @@ class TierCalls:
         response_format: dict | None = None,
         max_tokens: int | None = None,
     ) -> str:
-        settings = {
+        settings: CallSettings = {
             "temperature": self.temperature,
             "max_tokens": max_tokens or self.max_tokens,
             "response_format": response_format,

@@ -82,7 +82,9 @@ class QuietServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def handle_error(self, request: object, client_address: object) -> None:
+    def handle_error(
+        self, request: socket.socket | tuple[bytes, socket.socket], client_address: object
+    ) -> None:
         if not isinstance(sys.exc_info()[1], OSError):
             super().handle_error(request, client_address)
 
@@ -116,6 +118,7 @@ class FakeEndpoint:
     @property
     def base_url(self) -> str:
         host, port = self._server.server_address[:2]
+        assert isinstance(host, str)  # as getsockname() gives it; typed str | bytes
         return f"http://{host}:{port}/v1"
 
     def fail_next(self, fault: int | str, times: int = 1) -> None:
