@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypeAlias
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
@@ -13,12 +13,14 @@ from graph.edges import after_monitor, after_select, to_specialists
 from graph.state import InputState, SpecialistInput, State
 from nodes import architect, dispatcher, finalize, monitor, select, specialist, validate
 
+Graph: TypeAlias = CompiledStateGraph[State, Context, InputState, State]
+"""The compiled hi-moe graph: its state, runtime context, input and output types."""
+
 
 def build_graph(
     checkpointer: BaseCheckpointSaver | None = None,
-) -> CompiledStateGraph[State, Any, InputState, State]:
+) -> Graph:
     """Compile the graph; `langgraph dev` uses it without a checkpointer (it brings its own)."""
-    # The context type is Any, not Context: a bare `CompiledStateGraph` means a None context.
     builder = StateGraph(State, context_schema=Context, input_schema=InputState)
     builder.add_node("monitor", monitor.node)
     builder.add_node("architect", architect.node)

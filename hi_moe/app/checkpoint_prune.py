@@ -7,6 +7,7 @@ values no kept checkpoint uses go too. Unfinished threads are never touched, so 
 
 from __future__ import annotations
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple
 
 from graph.versioned_saver import VALUES_TABLE, VersionedSqliteSaver, append_base
@@ -29,7 +30,7 @@ def prune_finished(saver: BaseCheckpointSaver, thread_ids: list[str]) -> int:
     """Keep only the latest checkpoint of each thread; returns how many checkpoints went."""
     removed = 0
     for thread_id in thread_ids:
-        config = {"configurable": {"thread_id": thread_id}}
+        config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
         latest = saver.get_tuple(config)
         if latest is None:
             continue

@@ -6,17 +6,18 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any, cast
 
-from langgraph.graph.state import CompiledStateGraph
+from langchain_core.runnables import RunnableConfig
 
-from graph.builder import build_graph
+from graph.builder import Graph, build_graph
 from graph.checkpoint import open_checkpointer
 from graph.context import Context
-from graph.state import FinalReport, State, Usage
+from graph.state import FinalReport, InputState, State, Usage
 from hi_moe.app.registry import RunRegistry, new_record
 from hi_moe.llm.call_log import CallLog
 from hi_moe.llm.endpoints import client_for, required_models
@@ -43,7 +44,7 @@ def saved_settings(context: Context) -> dict:
     return {k: v for k, v in asdict(context).items() if k not in EPHEMERAL_SETTINGS}
 
 
-def context_from_settings(settings: dict, **overrides: object) -> Context:
+def context_from_settings(settings: dict[str, Any], **overrides: Any) -> Context:
     known = {f.name for f in fields(Context)}
     return Context(**{k: v for k, v in settings.items() if k in known}, **overrides)
 
@@ -51,7 +52,7 @@ def context_from_settings(settings: dict, **overrides: object) -> Context:
 @contextmanager
 def model_endpoint(
     context: Context,
-    mock_problems: list[Problem | Project] | None = None,
+    mock_problems: Sequence[Problem | Project] | None = None,
     mock_wrong_tries: int = 0,
     mock_latency_s: float = 0.0,
     mock_faults: Faults | None = None,
@@ -143,17 +144,24 @@ def routine_effects(state: State) -> list[dict]:
 
 
 def run_thread(
-    graph: CompiledStateGraph,
+    graph: Graph,
     thread_id: str,
     context: Context,
     graph_input: dict | None,
     on_step: StepCallback | None = None,
 ) -> State:
     """Stream the graph to the end (a None input resumes from the last checkpoint)."""
-    config = {"configurable": {"thread_id": thread_id}, "recursion_limit": 200}
-    for update in graph.stream(
-        graph_input, config, context=context, durability="sync", stream_mode="updates"
-    ):
+    config: RunnableConfig = {"configurable": {"thread_id": thread_id}, "recursion_limit": 200}
+    # langgraph types the input as an InputState, but takes a dict of its fields as well (what
+    # callers pass: only the keys given are written).
+    stream = graph.stream(
+        cast(InputState | None, graph_input),
+        config,
+        context=context,
+        durability="sync",
+        stream_mode="updates",
+    )
+    for update in stream:
         for node, values in update.items():
             if on_step is not None and isinstance(values, dict):
                 on_step(node, values)
@@ -164,12 +172,12 @@ def run_thread(
 def hierarchy(
     context: Context,
     checkpoint: str,
-    mock_problems: list[Problem | Project] | None = None,
+    mock_problems: Sequence[Problem | Project] | None = None,
     mock_wrong_tries: int = 0,
     mock_latency_s: float = 0.0,
     mock_faults: Faults | None = None,
     resumed: Iterable[str] = (),
-) -> Iterator[tuple[CompiledStateGraph, Context]]:
+) -> Iterator[tuple[Graph, Context]]:
     """A checkpointed graph and the live context (endpoint up, model names checked)."""
     mock = (mock_problems, mock_wrong_tries, mock_latency_s, mock_faults, resumed)
     with open_checkpointer(checkpoint) as saver, model_endpoint(context, *mock) as live:
@@ -185,7 +193,7 @@ class Solver:
     stored result, an unfinished one resumes from its last checkpoint.
     """
 
-    graph: CompiledStateGraph
+    graph: Graph
     context: Context
     """The live context (endpoint up)."""
     checkpoint: str
@@ -218,7 +226,7 @@ class Solver:
                 new_record(thread_id, problem.id, self.dataset, self.checkpoint, settings,
                            self.mock, self.mock_wrong_tries, self.run_id)
             )  # fmt: skip
-        config = {"configurable": {"thread_id": thread_id}}
+        config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
         resuming = bool(self.graph.get_state(config).values)
         graph_input = None if resuming else {"task": problem.visible_task()}
         started = time.perf_counter()
@@ -235,7 +243,7 @@ def solver(
     checkpoint: str,
     dataset: str,
     run_id: str,
-    mock_problems: list[Problem | Project] | None = None,
+    mock_problems: Sequence[Problem | Project] | None = None,
     mock_wrong_tries: int = 0,
     mock_latency_s: float = 0.0,
     mock_faults: Faults | None = None,

@@ -40,8 +40,12 @@ def strip_docstring(source: str, function: str) -> str:
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == function:
             first = node.body[0]
-            is_doc = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
-            if is_doc and isinstance(first.value.value, str) and len(node.body) > 1:
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+                and len(node.body) > 1
+            ):
                 if first.lineno == node.lineno or first.end_lineno is None:
                     return source
                 lines = source.splitlines(keepends=True)

@@ -13,7 +13,7 @@ import json
 import re
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from hi_moe.llm.extraction import extract_code
 from hi_moe.problems.problem import Problem
@@ -39,7 +39,7 @@ class ScriptedModel:
 
     def __init__(
         self,
-        problems: list[Problem | Project],
+        problems: Sequence[Problem | Project],
         wrong_tries: int = 0,
         answered: Iterable[str] = (),
     ) -> None:
