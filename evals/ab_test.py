@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from evals.stats import mcnemar_exact, paired_bootstrap
 from graph.context import Context
@@ -73,7 +74,8 @@ def run_variant(
     on_problem: Callable[[], None],
 ) -> dict[str, bool]:
     """Hidden-test pass of each problem finished with `variant` as the tier's prompt."""
-    context = replace(context, **{f"{tier}_prompt": variant.prompt})
+    prompt: dict[str, Any] = {f"{tier}_prompt": variant.prompt}
+    context = replace(context, **prompt)
     checkpoint = str(context.home_dir / "checkpoints.sqlite")
     run_id = f"{batch.run_id}-{variant.name}"
     with solver(context, checkpoint, dataset, run_id, problems if mock else None) as solving:

@@ -12,6 +12,7 @@ import sqlite3
 import statistics
 import tempfile
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import count
@@ -22,6 +23,8 @@ from graph.context import Context
 from graph.versioned_saver import VALUES_TABLE
 from hi_moe.app.runs import hierarchy, new_thread_id, run_thread
 from hi_moe.problems.datasets import load_dataset
+from hi_moe.problems.problem import Problem
+from hi_moe.problems.projects import Project
 
 PROBLEMS = 8
 
@@ -58,7 +61,7 @@ def overhead(
     latency_s: float = 0.05, problem_count: int = PROBLEMS, tick: Tick = no_tick
 ) -> OverheadReport:
     """Solve builtin problems one at a time, splitting each node's time into LLM and harness."""
-    problems = load_dataset("builtin")[:problem_count]
+    problems: Sequence[Problem | Project] = load_dataset("builtin")[:problem_count]
     node_overheads: dict[str, list[float]] = {}
     totals, llm_totals = [], []
     with tempfile.TemporaryDirectory() as home:
@@ -102,7 +105,7 @@ def throughput(
     tick: Tick = no_tick,
 ) -> ThroughputReport:
     """Solve the same builtin problems at each concurrency; problems per minute for each."""
-    problems = load_dataset("builtin")[:problem_count]
+    problems: Sequence[Problem | Project] = load_dataset("builtin")[:problem_count]
     rates = {}
     total, finished = len(problems) * len(widths), count(1)
     with tempfile.TemporaryDirectory() as home:

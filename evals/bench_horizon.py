@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from evals.bench_common import Tick, markdown_table, no_tick
 from evals.bench_harness import checkpoint_bytes
@@ -32,7 +33,12 @@ from hi_moe.problems.projects import Project, humaneval_bundle
 
 DEFAULT_KS = (1, 2, 4, 8, 16)
 SYSTEMS = ("hierarchy", "single_context")
-BENCH_SETTINGS = {"max_retries": 1, "max_reroutes": 0, "max_replans": 0, "routines": 0}
+BENCH_SETTINGS: dict[str, Any] = {
+    "max_retries": 1,
+    "max_reroutes": 0,
+    "max_replans": 0,
+    "routines": 0,
+}
 """The same self-corrections for both systems, fewer than a normal run to bound the real model's
 time on 2 x 16 x len(ks) parts; no routine cache, which the baseline lacks and which would add
 retrieved text to the architect's prompts depending on what earlier bundles solved."""

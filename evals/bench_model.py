@@ -132,7 +132,7 @@ def run(
     Ctrl-C stops the run; the report then holds the problems finished so far. A problem the
     endpoint gives up on is listed as unfinished; the others go on.
     """
-    problems = load_dataset(DATASET)[:limit]
+    problems: list[compare.Task] = list(load_dataset(DATASET)[:limit])
     context = Context(home=str(home))
     model = model_name(context, mock)
     systems = ("baseline", "hierarchy")

@@ -129,7 +129,7 @@ class RowStore:
         self.path = path
         self._lock = Lock()
         self.rows, self.unfinished, stored = self._load()
-        differs = [key for key in (run or {}) if key in stored and stored[key] != run[key]]
+        differs = [k for k, v in (run or {}).items() if k in stored and stored[k] != v]
         if run is not None and differs:
             made = ", ".join(f"{key} {stored[key]} (not {run[key]})" for key in differs)
             raise UserError(f"run {path.stem} was made with {made}: choose a new --run-id")

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext, redirect_stdout
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from langsmith import Client, evaluate, tracing_context
 from langsmith.schemas import Example
@@ -34,6 +35,9 @@ from hi_moe.app.runs import Solver, new_thread_id, solver
 from hi_moe.errors import UserError
 from hi_moe.problems.datasets import single_problems
 from hi_moe.problems.problem import Problem
+
+if TYPE_CHECKING:
+    from langsmith.evaluation._runner import ExperimentResultRow
 
 METRICS = ("hidden_pass", "visible_pass", "total_tokens", "llm_calls")
 EXAMPLE_NAMESPACE = uuid.UUID("6f3c1f0e-4a55-4d0c-9a1e-6b2f5d7c8e90")
@@ -73,12 +77,18 @@ def local_examples(dataset: str, problems: list[Problem]) -> list[Example]:
     ]
 
 
+def problem_id_of(example: Example) -> str:
+    """The problem an example was made from (every example here has inputs)."""
+    assert example.inputs is not None
+    return example.inputs["problem_id"]
+
+
 def synced_examples(client: Client, dataset: str, problems: list[Problem]) -> list[Example]:
     """Create or update the LangSmith dataset from the problems; its examples for these problems."""
     name = dataset_name(dataset)
     if not client.has_dataset(dataset_name=name):
         client.create_dataset(name, description=f"hi-moe problems of {dataset!r} (visible view)")
-    existing = {e.inputs["problem_id"]: e for e in client.list_examples(dataset_name=name)}
+    existing = {problem_id_of(e): e for e in client.list_examples(dataset_name=name)}
     missing = [p for p in problems if p.id not in existing]
     stale = [p for p in problems if p.id in existing and existing[p.id].inputs != example_inputs(p)]
     if missing:
@@ -96,9 +106,9 @@ def synced_examples(client: Client, dataset: str, problems: list[Problem]) -> li
         )
     wanted = {p.id for p in problems}
     by_id = {
-        e.inputs["problem_id"]: e
+        problem_id_of(e): e
         for e in client.list_examples(dataset_name=name)
-        if e.inputs["problem_id"] in wanted
+        if problem_id_of(e) in wanted
     }
     return [by_id[p.id] for p in problems]
 
@@ -204,12 +214,12 @@ def run_eval(
     )
 
 
-def result_row(row: dict) -> dict:
+def result_row(row: ExperimentResultRow) -> dict:
     """A problem's status and evaluator scores from one `ExperimentResultRow`."""
     scores = {r.key: r.score for r in row["evaluation_results"]["results"]}
     outputs = row["run"].outputs or {}
     return {
-        "problem_id": row["example"].inputs["problem_id"],
+        "problem_id": problem_id_of(row["example"]),
         "status": outputs.get("status", "error"),
         **{key: scores.get(key) for key in METRICS},
     }
@@ -232,9 +242,9 @@ def render(summary: EvalSummary) -> str:
         table.add_row(row["problem_id"], row["status"], *(fmt(row[key]) for key in METRICS))
     table.add_section()
     table.add_row("mean", "", *(fmt(summary.means.get(key)) for key in METRICS))
-    out = Console(file=io.StringIO(), width=120, color_system=None)
-    out.print(table)
-    return out.file.getvalue()
+    text = io.StringIO()
+    Console(file=text, width=120, color_system=None).print(table)
+    return text.getvalue()
 
 
 def fmt(value: float | None) -> str:
