@@ -6,10 +6,12 @@ import argparse
 import json
 import time
 from dataclasses import asdict
+from typing import Any
 
+from langchain_core.runnables import RunnableConfig
 from rich.table import Table
 
-from graph.builder import build_graph
+from graph.builder import Graph, build_graph
 from graph.checkpoint import open_checkpointer
 from graph.context import Context
 from graph.state import State
@@ -57,12 +59,12 @@ def selected_problems(args: argparse.Namespace) -> list[Problem | Project]:
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit must be at least 1, not {args.limit}")
     if args.all:
-        problems = load_dataset(args.dataset)
+        problems: list[Problem | Project] = list(load_dataset(args.dataset))
         return problems[: args.limit] if args.limit else problems
     return [get_problem(ref, args.dataset) for ref in args.problem]
 
 
-def check_new_thread(args: argparse.Namespace, registry: RunRegistry, graph) -> None:
+def check_new_thread(args: argparse.Namespace, registry: RunRegistry, graph: Graph) -> None:
     """A --thread name must be new: reusing one would overwrite a saved run."""
     if not args.thread:
         return
@@ -156,7 +158,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     context = make_context(args, record.settings)
     target = args.checkpoint or record.checkpoint
     problem = get_problem(record.problem_id, record.dataset)
-    config = {"configurable": {"thread_id": args.thread_id}}
+    config: RunnableConfig = {"configurable": {"thread_id": args.thread_id}}
     with open_checkpointer(target) as saver:
         graph = build_graph(saver)
         snapshot = graph.get_state(config)
@@ -187,7 +189,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return 0
 
 
-def thread_status(graph, thread_id: str) -> tuple[str, int]:
+def thread_status(graph: Graph, thread_id: str) -> tuple[str, int]:
     """(status, checkpointed steps) of a thread as its checkpoints tell it."""
     snapshot = graph.get_state({"configurable": {"thread_id": thread_id}})
     if not snapshot.values:
@@ -214,7 +216,7 @@ def cmd_threads(args: argparse.Namespace) -> int:
             if args.prune:
                 finished = [r.thread_id for r in group if statuses[r.thread_id][0] in FINISHED]
                 pruned += prune_finished(saver, finished)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for record in records:
         status, steps = statuses[record.thread_id]
         rows.append(
