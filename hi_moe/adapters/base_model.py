@@ -66,7 +66,8 @@ def converted_dir(base: Base) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), **kwargs)
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), dtype=torch.float32, **kwargs)
     # The weights are plain F32 after loading; the GGUF marker only blocks saving them.
-    model.hf_quantizer = None
+    # (transformers does not declare the attribute: mypy sees torch's Module.__setattr__.)
+    model.hf_quantizer = None  # type: ignore[assignment]
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
@@ -94,7 +95,8 @@ def load_base(base: Base, device: str):
     where = str(converted_dir(base)) if base.is_gguf else base.source
     tokenizer = AutoTokenizer.from_pretrained(where)
     model = AutoModelForCausalLM.from_pretrained(where, dtype=torch.float32)
-    return model.to(device), tokenizer
+    # transformers wraps `to` with functools.wraps, which loses the bound `self` for mypy.
+    return model.to(device), tokenizer  # type: ignore[arg-type]
 
 
 Encoder = Callable[[str], list[int]]

@@ -255,7 +255,7 @@ def train_adapter(
         alpha = float(alpha if alpha is not None else 2 * rank)
         config = LoraConfig(
             r=rank,
-            lora_alpha=alpha,
+            lora_alpha=alpha,  # type: ignore[arg-type]  # peft says int; a float works (alpha / r)
             lora_dropout=0.0,
             target_modules=list(TARGET_MODULES),
             task_type="CAUSAL_LM",
