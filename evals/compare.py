@@ -182,8 +182,10 @@ def run_description(
 ) -> dict:
     """What a run is, for refusing to resume it as something else."""
     model = "scripted mock" if mock else model_label(context.model)
-    depth = "direct first" if context.direct_first else "always plan"
-    return {"systems": list(systems), "model": model, "dataset": dataset, "hierarchy": depth}
+    hierarchy = "direct first" if context.direct_first else "always plan"
+    if context.retry_temperature_step:
+        hierarchy += f", retry temperature +{context.retry_temperature_step}"
+    return {"systems": list(systems), "model": model, "dataset": dataset, "hierarchy": hierarchy}
 
 
 def check_adapters(

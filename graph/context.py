@@ -100,6 +100,10 @@ class Context:
     direct_route_score: float = 0.6
     """With direct_first: the router's top score needed to skip the dispatcher's call."""
 
+    retry_temperature_step: float = 0.0
+    """Added to a specialist's temperature per retry of the same subtask (capped at 1.0), for
+    diverse retries instead of near-copies of the failed answer; 0 keeps it fixed."""
+
     routines: int = 2
     """Similar solved routines the architect retrieves; 0 turns the routine cache off."""
 

@@ -50,10 +50,17 @@ def specialist_messages(state: SpecialistInput, context: Context) -> list[BaseMe
     )
 
 
+def retry_temperature(base: float, try_index: int, context: Context) -> float:
+    """The specialist's temperature, raised by `retry_temperature_step` per retry (at most 1):
+    a retry that differs from the failed answer, not only a repair of it."""
+    return min(1.0, base + context.retry_temperature_step * try_index) if try_index else base
+
+
 def node(state: SpecialistInput, runtime: Runtime[Context]) -> dict:
     context = context_of(runtime)
     specialist = load_fleet(context.fleet_path).get(state.specialist)
-    calls = tier_calls(runtime, "specialist", specialist.model, specialist.temperature)
+    temperature = retry_temperature(specialist.temperature, state.try_index, context)
+    calls = tier_calls(runtime, "specialist", specialist.model, temperature)
     reply = calls.text(specialist_messages(state, context))
     candidate = Candidate(
         subgoal_id=state.subtask.subgoal_id,

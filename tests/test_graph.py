@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from graph.builder import build_graph
 from graph.edges import after_monitor, to_specialists
 from graph.state import (
@@ -214,3 +216,11 @@ def test_after_monitor_routes_each_decision():
     assert after_monitor(State(decision="reroute")) == "dispatcher"
     assert after_monitor(State(decision="done")) == "finalize"
     assert after_monitor(State(decision="give_up")) == "finalize"
+
+
+def test_retries_rise_in_temperature_when_asked(make_harness):
+    harness = make_harness(wrong_tries=2)
+    harness.solve("builtin/2", max_retries=2, retry_temperature_step=0.4)
+    temperatures = [body["temperature"] for body in harness.endpoint.requests
+                    if body["model"] == "python"]  # fmt: skip
+    assert temperatures == pytest.approx([0.2, 0.6, 1.0])
