@@ -85,6 +85,7 @@ class Summary:
     tokens_per_problem: float
     calls_per_problem: float
     wall_s_per_problem: float
+    median_wall_s: float
     format_errors: int
     p_vs_hierarchy: float | None
     """Exact McNemar p of the hierarchy against this system on the problems both finished."""
@@ -112,6 +113,7 @@ def summarize(rows: list[Row]) -> list[Summary]:
                 statistics.mean(r.tokens for r in mine),
                 statistics.mean(r.calls for r in mine),
                 statistics.mean(r.wall_s for r in mine),
+                statistics.median(r.wall_s for r in mine),
                 sum(r.format_error for r in mine),
                 p_value,
             )
@@ -305,7 +307,7 @@ def run_compare(
 def render(summaries: list[Summary]) -> str:
     lines = [
         "| system | problems | pass@1 [95% CI] | McNemar p vs hierarchy | tokens/problem "
-        "| LLM calls/problem | seconds/problem | format errors |",
+        "| LLM calls/problem | seconds/problem (median) | format errors |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for s in summaries:
@@ -314,7 +316,7 @@ def render(summaries: list[Summary]) -> str:
         lines.append(
             f"| {s.system} | {s.problems} | {s.pass_at_1:.1%} [{low:.1%}, {high:.1%}] | "
             f"{p_value} | {s.tokens_per_problem:.0f} | {s.calls_per_problem:.1f} | "
-            f"{s.wall_s_per_problem:.1f} | {s.format_errors}/{s.problems} |"
+            f"{s.wall_s_per_problem:.1f} ({s.median_wall_s:.1f}) | {s.format_errors}/{s.problems} |"
         )
     return "\n".join(lines)
 
