@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from evals import compare
+from evals import compare, compare_report
 from evals.bench_common import Tick, markdown_table, no_tick
 from graph.context import Context
 from hi_moe.app.batch import Batch
@@ -65,7 +65,7 @@ class ModelReport:
     interrupted: bool
     unfinished: list[dict]
     """Problems the endpoint gave up on (or not started once it was dead), with their threads."""
-    summary: list[compare.Summary]
+    summary: list[compare_report.Summary]
     speed: list[Speed]
     runs: list[ProblemRun]
 
@@ -153,7 +153,7 @@ def run(
         interrupted = True
     calls = CallLog(context.call_log_path).all()
     runs = [problem_run(row, store.path.stem, calls) for row in store.rows]
-    summary = compare.summarize(store.rows)
+    summary = compare_report.summarize(store.rows, systems)
     return ModelReport(
         dataset=DATASET,
         model=model,
@@ -196,7 +196,7 @@ def render(report: ModelReport) -> str:
     return "\n\n".join(
         [
             headline,
-            compare.render(report.summary),
+            compare_report.render(report.summary),
             speeds,
             problems,
             SPEED_NOTE,

@@ -7,8 +7,8 @@ prompt; `best-of-n`, independent samples; `retry`, one growing self-debug conver
 `hierarchy`, the graph. Best-of-n and retry may spend up to the tokens the hierarchy spent on
 the same problem, so they need it in the run. No system learns across problems: the hierarchy's
 routine cache is off (empty) in every compare run, as the others have none.
-Per system: pass@1 on hidden tests with a 95% Wilson interval, tokens, LLM calls and seconds per
-problem, format errors, and the exact McNemar p of the hierarchy against it.
+The report (evals/compare_report.py): per system, pass@1 on hidden tests with a 95% Wilson
+interval, the exact McNemar p of the hierarchy against it, tokens, calls, seconds, format errors.
 Rows are saved after every problem; rerunning with the same --run-id skips finished problems
 and resumes unfinished ones; a run id made with other systems, model or dataset is refused.
 `--adapters off` serves the same model names without the fleet's LoRA adapters; with adapters,
@@ -18,17 +18,15 @@ the run is refused if any adapter was trained on one of the evaluated problems.
 from __future__ import annotations
 
 import json
-import statistics
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from threading import Lock
 
 from evals.baseline import Sample, SystemRun, format_error, greedy_sample
 from evals.budgeted import best_of_n, retry
-from evals.figures import png_figure
-from evals.stats import discordant, mcnemar_exact, wilson_interval
+from evals.compare_report import Row, Summary, summarize
 from graph.context import Context
 from hi_moe.adapters.meta import check_uncontaminated, fleet_adapters
 from hi_moe.app.batch import Batch, Unfinished
@@ -61,64 +59,6 @@ def parse_systems(text: str) -> tuple[str, ...]:
         raise UserError(f"{budgeted[0]} spends the hierarchy's tokens on each problem: add "
                         "hierarchy to --systems")  # fmt: skip
     return tuple(name for name in SYSTEMS if name in names)
-
-
-@dataclass(frozen=True)
-class Row:
-    problem_id: str
-    system: str
-    passed: bool
-    tokens: int
-    calls: int
-    wall_s: float
-    format_error: bool
-    """The submitted code is not valid Python or lacks a function the problem asks for."""
-
-
-@dataclass(frozen=True)
-class Summary:
-    system: str
-    problems: int
-    pass_at_1: float
-    interval: tuple[float, float]
-    """95% Wilson interval of pass@1."""
-    tokens_per_problem: float
-    calls_per_problem: float
-    wall_s_per_problem: float
-    median_wall_s: float
-    format_errors: int
-    p_vs_hierarchy: float | None
-    """Exact McNemar p of the hierarchy against this system on the problems both finished."""
-
-
-def summarize(rows: list[Row]) -> list[Summary]:
-    hierarchy = {r.problem_id: r.passed for r in rows if r.system == "hierarchy"}
-    summaries = []
-    for system in SYSTEMS:
-        mine = [r for r in rows if r.system == system]
-        if not mine:
-            continue
-        passed = sum(r.passed for r in mine)
-        paired = [r for r in mine if r.problem_id in hierarchy]
-        p_value = None
-        if system != "hierarchy" and paired:
-            ours = [hierarchy[r.problem_id] for r in paired]
-            p_value = mcnemar_exact(*discordant(ours, [r.passed for r in paired]))
-        summaries.append(
-            Summary(
-                system,
-                len(mine),
-                passed / len(mine),
-                wilson_interval(passed, len(mine)),
-                statistics.mean(r.tokens for r in mine),
-                statistics.mean(r.calls for r in mine),
-                statistics.mean(r.wall_s for r in mine),
-                statistics.median(r.wall_s for r in mine),
-                sum(r.format_error for r in mine),
-                p_value,
-            )
-        )
-    return summaries
 
 
 class RowStore:
@@ -301,44 +241,4 @@ def run_compare(
 
         batch.run(todo, thread_of, one, concurrency, after)
     store.set_unfinished(batch.unfinished)
-    return summarize(store.rows)
-
-
-def render(summaries: list[Summary]) -> str:
-    lines = [
-        "| system | problems | pass@1 [95% CI] | McNemar p vs hierarchy | tokens/problem "
-        "| LLM calls/problem | seconds/problem (median) | format errors |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for s in summaries:
-        low, high = s.interval
-        p_value = "-" if s.p_vs_hierarchy is None else f"{s.p_vs_hierarchy:.3g}"
-        lines.append(
-            f"| {s.system} | {s.problems} | {s.pass_at_1:.1%} [{low:.1%}, {high:.1%}] | "
-            f"{p_value} | {s.tokens_per_problem:.0f} | {s.calls_per_problem:.1f} | "
-            f"{s.wall_s_per_problem:.1f} ({s.median_wall_s:.1f}) | {s.format_errors}/{s.problems} |"
-        )
-    return "\n".join(lines)
-
-
-COLOURS = {"baseline": "#8c8c8c", "best-of-n": "#e1812c", "retry": "#3a923a",
-           "hierarchy": "#3b75af"}  # fmt: skip
-
-
-def chart(summaries: list[Summary], path: Path, title: str) -> Path:
-    """The cost-quality frontier: pass@1 (with its 95% interval) against tokens per problem,
-    one point per system."""
-    with png_figure(path, figsize=(6.5, 4.5)) as (figure, axis):
-        for s in summaries:
-            low, high = s.interval
-            axis.errorbar([s.tokens_per_problem], [s.pass_at_1],
-                          yerr=[[s.pass_at_1 - low], [high - s.pass_at_1]], fmt="o", capsize=4,
-                          color=COLOURS[s.system], label=s.system)  # fmt: skip
-        axis.legend(loc="lower right")
-        axis.set_xscale("log")
-        axis.set_xlabel("tokens per problem (log scale)")
-        axis.set_ylabel("pass@1 on hidden tests")
-        axis.set_ylim(0, 1.05)
-        axis.grid(alpha=0.3)
-        axis.set_title(title)
-    return path
+    return summarize(store.rows, SYSTEMS)

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 
-from evals import ab_test, aggregate, analyze, compare, compare_runs, costs
+from evals import ab_test, aggregate, analyze, compare, compare_report, compare_runs, costs
 from evals.langsmith_eval import render, run_eval
 from hi_moe.app.batch import Batch, new_run_id
 from hi_moe.app.display import console, print_report, progress_bar
@@ -59,9 +59,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
             console.print(f"\ninterrupted; finished problems are kept: --run-id {run_id}")
             return EXIT_INTERRUPTED
     if summaries:
-        print_report(compare.render(summaries))
+        print_report(compare_report.render(summaries))
         title = f"{args.dataset}, {summaries[0].problems} problems, {run['model']}"
-        console.print(f"chart {compare.chart(summaries, out_dir / f'{run_id}.png', title)}")
+        console.print(f"chart {compare_report.chart(summaries, out_dir / f'{run_id}.png', title)}")
     console.print(f"rows {store.path}")
     return batch.exit_code()
 
