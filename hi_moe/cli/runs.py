@@ -34,7 +34,7 @@ from hi_moe.errors import UserError
 from hi_moe.llm.client import EndpointError
 from hi_moe.llm.fake.endpoint import Faults
 from hi_moe.llm.pricing import load_prices
-from hi_moe.problems.datasets import get_problem, load_dataset
+from hi_moe.problems.datasets import check_limit, first, get_problem, load_dataset
 from hi_moe.problems.problem import Problem
 from hi_moe.problems.projects import Project
 from hi_moe.routing.fleet import load_fleet
@@ -56,11 +56,9 @@ def checkpoint_target(args: argparse.Namespace, context: Context) -> str:
 
 
 def selected_problems(args: argparse.Namespace) -> list[Problem | Project]:
-    if args.limit is not None and args.limit < 1:
-        raise UserError(f"--limit must be at least 1, not {args.limit}")
+    check_limit(args.limit)
     if args.all:
-        problems: list[Problem | Project] = list(load_dataset(args.dataset))
-        return problems[: args.limit] if args.limit else problems
+        return first(load_dataset(args.dataset), args.limit)
     return [get_problem(ref, args.dataset) for ref in args.problem]
 
 

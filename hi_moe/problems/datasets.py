@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from hi_moe.problems.mbpp_pro import is_mbpp_pro_file, read_mbpp_pro
 from hi_moe.problems.problem import (
@@ -15,6 +17,7 @@ from hi_moe.problems.problem import (
 from hi_moe.problems.projects import Project, get_project, is_project_ref, read_projects
 
 BUILTIN_SETS = {"builtin": "builtin.jsonl", "math": "math.jsonl"}
+T = TypeVar("T")
 DATASET_NAMES = [*BUILTIN_SETS, "humaneval", "projects", "mbpp-pro"]
 
 
@@ -39,35 +42,41 @@ def load_dataset(name: str) -> list[Problem] | list[Project]:
     )
 
 
-def refuse_projects(name: str, command: str, alternatives: str) -> None:
+def refuse_projects(name: str, command: str) -> None:
     if name == "projects":
         raise ProblemError(
             f"{command} works on single problems and the projects are multi-part tasks: "
-            f"use {alternatives}"
+            "use `hi-moe bench horizon` or `hi-moe solve --dataset projects`"
         )
 
 
-def first(problems: list, limit: int | None) -> list:
+def check_limit(limit: int | None) -> None:
     if limit is not None and limit < 1:
         raise ProblemError(f"--limit must be at least 1, not {limit}")
-    return problems[:limit] if limit else problems
+
+
+def first(problems: Sequence[T], limit: int | None) -> list[T]:
+    """The first `limit` items (all of them without a limit)."""
+    check_limit(limit)
+    return list(problems[:limit] if limit else problems)
 
 
 def single_problems(name: str, command: str, limit: int | None = None) -> list[Problem]:
     """The first `limit` problems of a dataset of single problems; `command` names the command
     that refuses multi-part tasks (its baselines and graders take one problem each)."""
-    refuse_projects(name, command, "`hi-moe bench horizon` or `hi-moe solve --dataset projects`")
+    refuse_projects(name, command)
     problems = load_dataset(name)
-    if any(isinstance(p, Project) for p in problems):
+    singles = [p for p in problems if isinstance(p, Problem)]
+    if len(singles) < len(problems):
         raise ProblemError(f"{command} works on single problems; {name} holds two-part tasks: "
                            "use `hi-moe compare`")  # fmt: skip
-    return first(problems, limit)
+    return first(singles, limit)
 
 
 def compared_tasks(name: str, limit: int | None = None) -> list[Problem | Project]:
     """The first `limit` tasks `hi-moe compare` evaluates: single problems or two-part tasks."""
-    refuse_projects(name, "compare", "`hi-moe bench horizon` or `hi-moe solve --dataset projects`")
-    return first(list(load_dataset(name)), limit)
+    refuse_projects(name, "compare")
+    return first(load_dataset(name), limit)
 
 
 def get_problem(ref: str, dataset: str = "builtin") -> Problem | Project:

@@ -37,13 +37,17 @@ def hidden_check(test_code: str) -> str:
     return "def check(candidate):\n" + textwrap.indent(test_code.strip() + "\n", "    ")
 
 
-def part_of(raw: dict, part_id: str, statement: str, solution: str, where: str) -> Problem:
-    """One part: the statement's function, its reference kept for the scripted mock only."""
+def part_of(
+    raw: dict, part_id: str, statement: str, solution: str, where: str, check: str | None = None
+) -> Problem:
+    """One part: the statement's function, its hidden `check` (if any), its reference kept for
+    the scripted mock only."""
     name = function_name(raw[statement])
     if name is None:
         raise ProblemError(f"{where}: field {statement!r} holds no `def name(...)` signature")
     return Problem(id=part_id, title=name, domain="mbpp-pro", statement=raw[statement],
-                   entry_point=name, reference=raw[statement] + raw[solution])  # fmt: skip
+                   entry_point=name, reference=raw[statement] + raw[solution],
+                   hidden_check=check)  # fmt: skip
 
 
 def to_project(raw: dict, where: str) -> Project:
@@ -53,8 +57,8 @@ def to_project(raw: dict, where: str) -> Project:
         raise ProblemError(f"{where}: field {missing[0]!r} is missing or not text")
     task_id = f"{PREFIX}{raw['id']}"
     base = part_of(raw, f"{task_id}/base", "raw_problem", "raw_solution", where)
-    new = part_of(raw, f"{task_id}/new", "new_problem", "new_solution", where)
-    new.hidden_check = hidden_check(raw["test_code"])
+    check = hidden_check(raw["test_code"])
+    new = part_of(raw, f"{task_id}/new", "new_problem", "new_solution", where, check)
     return Project(id=task_id, title=new.title, statement=OVERVIEW, parts=[base, new],
                    domain="mbpp-pro")  # fmt: skip
 
