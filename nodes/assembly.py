@@ -24,10 +24,31 @@ def chosen_outcomes(state: State) -> list[OutcomeReport | None]:
     return [best_outcome([o for o in state.outcomes if o.part == p.name]) for p in state.task.parts]
 
 
+def solved_others(state: State, exclude: str) -> list[OutcomeReport]:
+    """The chosen outcome of every solved part but `exclude`, in task order."""
+    solved = [o for o in chosen_outcomes(state) if o and o.status == "success"]
+    return [o for o in solved if o.part != exclude]
+
+
 def solved_module(state: State, exclude: str) -> str:
     """The code of every solved part but `exclude`: what a new part's code runs beside."""
-    solved = [o for o in chosen_outcomes(state) if o and o.status == "success"]
-    return "".join(f"{o.code.strip()}\n\n" for o in solved if o.part != exclude)
+    return "".join(f"{o.code.strip()}\n\n" for o in solved_others(state, exclude))
+
+
+def without_functions(code: str, names: set[str]) -> str:
+    """`code` without its top-level definitions of `names`: a part that rewrites a function
+    another part already built (and verified) keeps calling the built one."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return code
+    dropped: set[int] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name in names:
+            first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            dropped.update(range(first - 1, node.end_lineno or node.lineno))
+    lines = code.splitlines(keepends=True)
+    return "".join(line for number, line in enumerate(lines) if number not in dropped)
 
 
 def find_function(source: str, name: str) -> ast.FunctionDef | None:

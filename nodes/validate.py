@@ -1,6 +1,7 @@
 """Validator: runs every candidate of the round against the part's visible tests.
 
-A candidate runs beside the code of the parts already solved, so a part may call them.
+A candidate runs beside the code of the parts already solved, so a part may call them; its own
+copies of their functions are dropped (the built ones stay).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from langgraph.runtime import Runtime
 from graph.context import Context
 from graph.state import Attempt, Candidate, State
 from hi_moe.sandbox.visible import check_code, check_math
-from nodes.assembly import solved_module
+from nodes.assembly import solved_module, solved_others, without_functions
 from nodes.support import context_of
 
 
@@ -22,11 +23,13 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
     timeout = context_of(runtime).test_timeout_s
     part = next(p for p in task.parts if p.name == state.subtask.part)
     module = solved_module(state, exclude=part.name)
+    built = {o.part for o in solved_others(state, exclude=part.name)}
 
     def check(candidate: Candidate) -> Attempt:
         if task.kind == "math":
             return check_math(candidate, timeout)
-        return check_code(candidate, part, module, timeout)
+        own = candidate.model_copy(update={"code": without_functions(candidate.code, built)})
+        return check_code(own, part, module, timeout)
 
     with ThreadPoolExecutor(max_workers=max(len(state.candidates), 1)) as pool:
         attempts = list(pool.map(check, state.candidates))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from graph.context import Context
 from graph.state import Part
 from graph.state import TestCase as VisibleTest
+from hi_moe.llm.fake.scripted_model import ScriptedModel
 from hi_moe.llm.prompting import estimate_tokens
 from hi_moe.problems.datasets import get_problem
 from hi_moe.problems.grading import grade
@@ -35,6 +36,27 @@ def test_a_project_is_built_part_by_part_and_later_parts_see_earlier_interfaces(
     assert f"def {first}(" in prompts[1] and "Already available" in prompts[1]
     interfaces = [o.interface for o in state.outcomes]
     assert interfaces[0].startswith(f"def {first}(") and ": " in interfaces[0]
+
+
+def test_a_later_part_that_rewrites_a_built_function_keeps_the_built_one(make_harness):
+    task = get_problem("mbpp-pro/0")
+    base, new = (p.entry_point for p in task.parts)
+    scripted = ScriptedModel([task])
+    wrong_base = f"def {base}(a, b):\n    return ()\n\n"
+
+    def rewriting(model, messages, response_format):
+        reply = scripted(model, messages, response_format)
+        asks_new = f"`{new}` exactly" in str(messages[-1]["content"])
+        return reply.replace("```python\n", "```python\n" + wrong_base, 1) if asks_new else reply
+
+    harness = make_harness(rewriting, problems=[task])
+    state = harness.solve(task.id)
+    assert state.result is not None
+    prompts = specialist_prompts(harness)
+    assert f"call `{base}`" in prompts[-1] and f"- def {base}(" in prompts[-1]
+    assert "return ()\n\n" not in state.result.solution
+    assert state.result.solution.count(f"def {base}(") == 1
+    assert grade(task, state.result.solution).passed
 
 
 def test_the_architect_plans_one_window_of_parts_at_a_time(make_harness):

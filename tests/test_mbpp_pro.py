@@ -19,6 +19,7 @@ def test_every_task_is_a_base_part_then_a_new_part_with_the_hidden_test():
     assert [p.entry_point for p in first.parts] == ["similar_elements", "shared_elements"]
     base, new = first.parts
     assert base.hidden_check is None and new.hidden_check.startswith("def check(candidate):")
+    assert new.statement.startswith("# It must call `similar_elements` (the first function).\n")
     task = first.visible_task()
     assert [p.visible_tests for p in task.parts] == [[], []]
     assert "assert" not in task.statement + "".join(p.statement for p in task.parts)

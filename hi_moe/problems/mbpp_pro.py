@@ -1,9 +1,11 @@
 """Self-invoking two-part tasks in the MBPP Pro format (datasets/mbpp_pro.json, arXiv 2412.21199).
 
 Each task is a `Project` of two parts: the base function (`raw_problem`), then a new function
-that must call it (`new_problem`). `test_code` (asserts on the new function) is the hidden test
-of the second part; the statements show no examples, so neither part has visible tests. The
-reference solutions serve the scripted mock only.
+that must call it (`new_problem`), whose statement gets one line naming the function it calls (so
+the part shows its dependency, and the hierarchy hands that part the base part's interface).
+`test_code` (asserts on the new function) is the hidden test of the second part; the statements
+show no examples, so neither part has visible tests. The reference solutions serve the scripted
+mock only.
 """
 
 from __future__ import annotations
@@ -38,15 +40,19 @@ def hidden_check(test_code: str) -> str:
 
 
 def part_of(
-    raw: dict, part_id: str, statement: str, solution: str, where: str, check: str | None = None
-) -> Problem:
-    """One part: the statement's function, its hidden `check` (if any), its reference kept for
-    the scripted mock only."""
-    name = function_name(raw[statement])
+    raw: dict, part_id: str, field: str, solution: str, where: str, calls: str = "",
+    check: str | None = None,
+) -> Problem:  # fmt: skip
+    """One part: the statement's function (naming the function it `calls`, if any), its hidden
+    `check` (if any), its reference kept for the scripted mock only."""
+    name = function_name(raw[field])
     if name is None:
-        raise ProblemError(f"{where}: field {statement!r} holds no `def name(...)` signature")
-    return Problem(id=part_id, title=name, domain="mbpp-pro", statement=raw[statement],
-                   entry_point=name, reference=raw[statement] + raw[solution],
+        raise ProblemError(f"{where}: field {field!r} holds no `def name(...)` signature")
+    statement = raw[field]
+    if calls:
+        statement = f"# It must call `{calls}` (the first function).\n{statement}"
+    return Problem(id=part_id, title=name, domain="mbpp-pro", statement=statement,
+                   entry_point=name, reference=statement + raw[solution],
                    hidden_check=check)  # fmt: skip
 
 
@@ -58,7 +64,8 @@ def to_project(raw: dict, where: str) -> Project:
     task_id = f"{PREFIX}{raw['id']}"
     base = part_of(raw, f"{task_id}/base", "raw_problem", "raw_solution", where)
     check = hidden_check(raw["test_code"])
-    new = part_of(raw, f"{task_id}/new", "new_problem", "new_solution", where, check)
+    new = part_of(raw, f"{task_id}/new", "new_problem", "new_solution", where, base.entry_point,
+                  check)  # fmt: skip
     return Project(id=task_id, title=new.title, statement=OVERVIEW, parts=[base, new],
                    domain="mbpp-pro")  # fmt: skip
 
