@@ -21,7 +21,7 @@ ADAPTER_STEPS_python ?= 20
 ADAPTER_STEPS_math ?= 20
 ADAPTER_SOURCES := hi_moe/adapters/data.py hi_moe/adapters/training.py hi_moe/adapters/base_model.py \
 	hi_moe/adapters/lora_gguf.py hi_moe/app/training_data.py hi_moe/problems/splits.py \
-	hi_moe/problems/mathgen.py prompts/specialist.md
+	hi_moe/problems/mathgen.py prompts/specialist.md prompts/fragments.toml
 
 .PHONY: setup run mock test lint format serve dev bench clean adapters lock
 

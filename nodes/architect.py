@@ -14,17 +14,13 @@ from pydantic import BaseModel, Field
 
 from graph.context import Context
 from graph.state import Part, Plan, RoutineUse, State, Subgoal, Task
-from hi_moe.llm.prompting import render
+from hi_moe.llm.prompting import fragment, render
 from hi_moe.routing.routines import Routine, routine_cache
 from nodes.assembly import contract, relevant_interfaces
 from nodes.monitor import open_parts, pending_subgoals, skipped_parts, solved_parts
 from nodes.support import context_of, llm_update, tier_calls
 
 log = logging.getLogger(__name__)
-EXAMPLE = (
-    '{"goal": "...", "strategy": "...", "subgoals": [{"part": "name", "objective": "...",'
-    ' "acceptance": ["passes the visible tests"]}]}'
-)
 TESTS_PER_PART = 2
 TESTS_IN_VIEW = 4
 """Visible tests shown for the whole window, dealt one per part in turn: the prompt holds at
@@ -48,8 +44,8 @@ def default_subgoal(index: int, part: str) -> Subgoal:
     return Subgoal(
         id=index,
         part=part,
-        objective=f"Implement {part} as specified.",
-        acceptance=["passes every visible test"],
+        objective=fragment("architect.default.objective", part=part),
+        acceptance=[fragment("architect.default.acceptance")],
     )
 
 
@@ -67,7 +63,9 @@ def plan_from_draft(draft: PlanDraft | None, task: Task, window: list[str], vers
         if found is None:
             subgoals.append(default_subgoal(index[part], part))
         else:
-            acceptance = [a[:200] for a in found.acceptance[:4]] or ["passes every visible test"]
+            acceptance = [a[:200] for a in found.acceptance[:4]] or [
+                fragment("architect.default.acceptance")
+            ]
             subgoals.append(
                 Subgoal(
                     id=index[part],
@@ -76,11 +74,15 @@ def plan_from_draft(draft: PlanDraft | None, task: Task, window: list[str], vers
                     acceptance=acceptance,
                 )
             )
-    goal = draft.goal[:300] if draft and draft.goal.strip() else f"Solve: {task.title}"
+    goal = (
+        draft.goal[:300]
+        if draft and draft.goal.strip()
+        else fragment("architect.default.goal", title=task.title)
+    )
     strategy = (
         draft.strategy[:400]
         if draft and draft.strategy.strip()
-        else "Build each part in order so that it passes its visible tests."
+        else fragment("architect.default.strategy")
     )
     return Plan(version=version, goal=goal, strategy=strategy, subgoals=subgoals)
 
@@ -96,7 +98,7 @@ def window_view(parts: list[Part]) -> tuple[str, str]:
     shown = sorted(dealt, key=lambda item: (item[0], item[1]))[:TESTS_IN_VIEW]
     in_part_order = sorted(shown, key=lambda item: (item[1], item[0]))
     tests = [f"{test.call} == {test.expected}"[:TEST_CHARS] for _, _, test in in_part_order]
-    return listed, "\n".join(tests) or "(none)"
+    return listed, "\n".join(tests) or fragment("architect.none")
 
 
 def history(state: State) -> str:
@@ -104,8 +106,11 @@ def history(state: State) -> str:
     if state.decision != "replan":
         return ""
     failed = [o for o in state.outcomes if o.status != "success"][-3:]
-    lines = "\n".join(f"- {o.part} (plan v{o.plan_version}): {o.summary}" for o in failed)
-    return f"The previous plan failed here; change the approach:\n{lines}\n"
+    lines = "\n".join(
+        fragment("architect.failure", part=o.part, version=o.plan_version, summary=o.summary)
+        for o in failed
+    )
+    return fragment("architect.history", failures=lines)
 
 
 def task_sources(task: Task) -> set[str]:
@@ -123,8 +128,11 @@ def retrieve_routines(task: Task, parts: list[Part], context: Context) -> list[R
 def routines_text(routines: list[Routine]) -> str:
     if not routines:
         return ""
-    lines = "\n".join(f"- {r.summary} | strategy: {r.strategy} | {r.interface}" for r in routines)
-    return f"Similar parts solved before:\n{lines}\n"
+    lines = "\n".join(
+        fragment("architect.routine", summary=r.summary, strategy=r.strategy, interface=r.interface)
+        for r in routines
+    )
+    return fragment("architect.routines", routines=lines)
 
 
 def direct_plan(state: State, window: list[str]) -> dict:
@@ -146,6 +154,7 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
     parts = [p for p in task.parts if p.name in window]
     named = [i for p in parts for i in relevant_interfaces(state, p, context.max_interfaces)]
     interfaces = list(dict.fromkeys(named))[: context.max_interfaces]
+    available = "".join(f"- {line}\n" for line in interfaces) or fragment("architect.none") + "\n"
     routines = retrieve_routines(task, parts, context)
     listed, tests = window_view(parts)
     calls = tier_calls(runtime, "architect", context.architect_model, context.temperature)
@@ -155,17 +164,19 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
         kind=task.kind,
         title=task.title or task.problem_id,
         statement=task.statement if len(task.parts) == 1 else task.statement[:400],
-        progress=(
-            f"{len(solved_parts(state))} of {len(task.parts)} parts solved, "
-            f"{len(skipped_parts(state))} skipped."
+        progress=fragment(
+            "architect.progress",
+            solved=len(solved_parts(state)),
+            total=len(task.parts),
+            skipped=len(skipped_parts(state)),
         ),
         parts=listed,
         visible_tests=tests,
-        interfaces="".join(f"- {line}\n" for line in interfaces) or "(none)\n",
+        interfaces=available,
         routines=routines_text(routines),
         history=history(state),
     )
-    draft = calls.json(messages, PlanDraft, EXAMPLE)
+    draft = calls.json(messages, PlanDraft, fragment("architect.example"))
     if draft is None:
         log.warning("architect: no usable plan from the model; using the default plan")
     plan = plan_from_draft(draft, task, window, version)

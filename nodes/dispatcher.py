@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, create_model
 
 from graph.context import Context
 from graph.state import Part, State, Subgoal, Subtask
-from hi_moe.llm.prompting import render
+from hi_moe.llm.prompting import fragment, render
 from hi_moe.llm.tier_calls import TierCalls
 from hi_moe.routing.fleet import Fleet, load_fleet
 from hi_moe.routing.router import choose, router_for
@@ -26,7 +26,6 @@ from nodes.assembly import relevant_interfaces
 from nodes.support import context_of, current_thread_id, llm_update, routing_log, tier_calls
 
 log = logging.getLogger(__name__)
-EXAMPLE = '{"objective": "...", "constraints": ["..."], "specialist": "python"}'
 ROUTING_TEXT_CHARS = 500
 
 
@@ -76,12 +75,12 @@ def ask_dispatcher(
         part=subgoal.part,
         objective=subgoal.objective,
         acceptance="; ".join(subgoal.acceptance),
-        history="".join(f"Earlier try: {o.summary}\n" for o in earlier),
+        history="".join(fragment("dispatcher.earlier", summary=o.summary) for o in earlier),
         specialists="\n".join(
             f"- {s.name}: {s.description}" for s in fleet.specialists if s.name in router_scores
         ),
     )
-    draft = calls.json(messages, draft_schema(fleet), EXAMPLE)
+    draft = calls.json(messages, draft_schema(fleet), fragment("dispatcher.example"))
     if draft is None:
         log.warning("dispatcher: no usable reply; routing on the router's scores alone")
     return draft

@@ -23,18 +23,12 @@ from pydantic import BaseModel
 
 from graph.context import Context
 from graph.state import Decision, OutcomeReport, ProgressReport, Signal, State, Subgoal, Task
-from hi_moe.llm.prompting import render
+from hi_moe.llm.prompting import fragment, render
 from hi_moe.problems.datasets import get_problem
 from hi_moe.routing.fleet import load_fleet
 from nodes.support import context_of, llm_update, tier_calls
 
 log = logging.getLogger(__name__)
-EXAMPLE = '{"decision": "reroute", "reason": "the specialist failed the same test three times"}'
-ACTIONS = {
-    "reroute": "give this part to a specialist that has not tried it yet",
-    "replan": "ask the architect for a new strategy",
-    "skip": "give up on this part and move on to the next one",
-}
 
 
 class MonitorVerdict(BaseModel):
@@ -175,11 +169,11 @@ def ask_monitor(state: State, runtime: Runtime[Context], facts: Assessment) -> d
         parts_skipped=len(skipped_parts(state)),
         parts_total=len(state.task.parts),
         outcomes="\n".join(f"- {o.part}: {o.summary}" for o in state.outcomes[-3:]),
-        signals=", ".join(facts.signals) or "none",
-        actions="\n".join(f"- {d}: {ACTIONS[d]}" for d in facts.allowed),
+        signals=", ".join(facts.signals) or fragment("monitor.no_signals"),
+        actions="\n".join(f"- {d}: {fragment(f'monitor.actions.{d}')}" for d in facts.allowed),
         allowed=", ".join(facts.allowed),
     )
-    verdict = calls.json(messages, MonitorVerdict, EXAMPLE)
+    verdict = calls.json(messages, MonitorVerdict, fragment("monitor.example"))
     decision: Decision
     if verdict is not None and verdict.decision in facts.allowed:
         decision, reason, by_model = verdict.decision, verdict.reason[:300], True

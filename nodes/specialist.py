@@ -12,23 +12,16 @@ from langgraph.runtime import Runtime
 from graph.context import Context
 from graph.state import Candidate, SpecialistInput
 from hi_moe.llm.extraction import extract_code, extract_confidence
-from hi_moe.llm.prompting import render
+from hi_moe.llm.prompting import fragment, render
 from hi_moe.routing.fleet import load_fleet
 from nodes.support import context_of, llm_update, tier_calls
-
-INSTRUCTIONS = {
-    "code": "Implement the function `{part}` exactly as specified; keep its name and signature.",
-    "math": "Write a short Python program that computes the answer and prints only the number.",
-}
 
 
 def feedback_text(state: SpecialistInput) -> str:
     if state.previous is None:
         return ""
-    return (
-        f"\nYour previous attempt:\n```python\n{state.previous.code}```\n"
-        f"It failed: {state.previous.feedback}\nFix it.\n"
-    )
+    previous = state.previous
+    return fragment("specialist.feedback", code=previous.code, feedback=previous.feedback)
 
 
 def specialist_messages(state: SpecialistInput, context: Context) -> list[BaseMessage]:
@@ -41,11 +34,11 @@ def specialist_messages(state: SpecialistInput, context: Context) -> list[BaseMe
         context.prompt_token_cap,
         specialist=specialist.name,
         description=specialist.description,
-        instructions=INSTRUCTIONS[state.kind].format(part=part.name),
+        instructions=fragment(f"specialist.instructions.{state.kind}", part=part.name),
         statement=part.statement,
         objective=state.subtask.objective,
-        constraints="; ".join(state.subtask.constraints) or "none",
-        interfaces=f"Already available, do not rewrite:\n{interfaces}" if interfaces else "",
+        constraints="; ".join(state.subtask.constraints) or fragment("specialist.no_constraints"),
+        interfaces=fragment("specialist.interfaces", interfaces=interfaces) if interfaces else "",
         feedback=feedback_text(state),
     )
 

@@ -6,6 +6,7 @@ from hi_moe.llm.prompting import (
     TRUNCATED,
     estimate_tokens,
     fit_fields,
+    fragment,
     load_template,
     prompt_tokens,
     render,
@@ -121,3 +122,16 @@ def test_every_shipped_template_has_both_parts():
     for name in ("architect", "dispatcher", "monitor", "specialist"):
         system, user = load_template(name)
         assert system and user, name
+
+
+def test_fragment_fills_in_its_fields():
+    assert fragment("dispatcher.earlier", summary="failed: 0/2") == "Earlier try: failed: 0/2\n"
+    feedback = fragment("specialist.feedback", code="x = {}\n", feedback="assert f() == 1")
+    assert feedback.startswith("\nYour previous attempt:\n```python\nx = {}\n```\n")
+    assert feedback.endswith("It failed: assert f() == 1\nFix it.\n")
+
+
+def test_a_missing_fragment_is_named():
+    for name in ("architect.nope", "monitor.actions", "monitor.actions.skip.more"):
+        with pytest.raises(KeyError, match=f"no prompt fragment '{name}'"):
+            fragment(name)

@@ -3,11 +3,13 @@
 A template file holds the system message, a line `---`, then the user message, with
 `{field}` placeholders. When the fields would push a prompt past its cap, the largest fields are
 truncated first (fair shares), so every tier's prompt stays bounded however long the run gets.
+The shorter texts the nodes put into those fields are named fragments of prompts/fragments.toml.
 """
 
 from __future__ import annotations
 
 import math
+import tomllib
 from functools import cache
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from graph.context import REPO_ROOT
 
 PROMPTS_DIR = REPO_ROOT / "prompts"
+FRAGMENTS_FILE = PROMPTS_DIR / "fragments.toml"
 CHARS_PER_TOKEN = 3.0
 """Conservative: real tokenizers average closer to 4 characters per token on code and prose."""
 TRUNCATED = " [...]"
@@ -49,6 +52,23 @@ def load_template(name: str, prompts_dir: Path = PROMPTS_DIR) -> tuple[str, str]
     if not separator:
         raise ValueError(f"prompt template {path} lacks the '---' line between system and user")
     return system.strip(), user.strip()
+
+
+@cache
+def load_fragments() -> dict[str, object]:
+    """The tables of prompts/fragments.toml."""
+    with FRAGMENTS_FILE.open("rb") as file:
+        return tomllib.load(file)
+
+
+def fragment(name: str, **fields: object) -> str:
+    """Fragment `name` (dotted: "table.key") of prompts/fragments.toml with `fields` filled in."""
+    text: object = load_fragments()
+    for key in name.split("."):
+        text = text.get(key) if isinstance(text, dict) else None
+    if not isinstance(text, str):
+        raise KeyError(f"no prompt fragment {name!r} in {FRAGMENTS_FILE}")
+    return text.format(**fields)
 
 
 def fit_fields(fields: dict[str, str], budget_tokens: int) -> dict[str, str]:
