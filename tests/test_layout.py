@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-HEAVY = ("torch", "sentence_transformers", "chromadb")
+HEAVY = ("torch", "sentence_transformers", "chromadb", "sklearn")
 REPORT_HEAVY = f"import sys; print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
 
 

@@ -8,9 +8,12 @@ into a probability per specialist. lbfgs on a fixed data order is deterministic.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
+
+if TYPE_CHECKING:
+    from sklearn.linear_model import LogisticRegression
 
 INVERSE_REGULARISATION = 30.0
 """sklearn's C, chosen by leave-one-out accuracy on the dev split (30 and 100 tie, 10 scores
@@ -44,6 +47,10 @@ class Classifier:
         self._classes = sorted(set(documents.owners))
         self._model: LogisticRegression | None = None
         if len(self._classes) > 1:
+            # Imported here: scikit-learn (with scipy) loads only when a router is built, not on
+            # `hi-moe --help` or `import graph.builder`.
+            from sklearn.linear_model import LogisticRegression
+
             self._model = LogisticRegression(C=INVERSE_REGULARISATION, max_iter=MAX_ITERATIONS)
             self._model.fit(documents.vectors, np.array(documents.owners))
 
