@@ -1,4 +1,5 @@
-"""The `hi-moe` command: main.py builds the parser and dispatches to the command functions of
-runs.py (solve, resume, threads), evals.py (comparisons and reports), tools.py (local model,
-Modal, datasets, bench) and adapters.py (which also registers its own `adapters` subcommands).
+"""The `hi-moe` command: main.py builds the top-level parser and dispatches; runs.py (solve,
+resume, threads), tools.py (local model, Modal, datasets, bench), evals.py (comparisons and reports)
+and adapters.py (train-adapter, adapters) each register their own subcommands with their handlers,
+from the shared options of options.py.
 """

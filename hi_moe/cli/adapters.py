@@ -31,8 +31,8 @@ VOLUME = "hi-moe-adapters"
 PEFT_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
 
-def add_adapter_commands(commands: argparse._SubParsersAction) -> None:
-    """Register `train-adapter` and `adapters ...` on the top-level parser."""
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `train-adapter` and `adapters build-data|push|list` to the top-level subcommands."""
     train = commands.add_parser("train-adapter", help="train a specialist's LoRA adapter")
     train.add_argument("specialist", help="specialist name, e.g. python or math")
     train.add_argument("--data", type=Path, required=True, help="chat examples (JSONL)")
@@ -49,6 +49,7 @@ def add_adapter_commands(commands: argparse._SubParsersAction) -> None:
         "or a Hugging Face id",
     )
     train.add_argument("--no-gguf", action="store_true", help="skip the llama.cpp GGUF file")
+    train.set_defaults(handler=cmd_train_adapter)
 
     adapters = commands.add_parser("adapters", help="adapter training data, upload, listing")
     actions = adapters.add_subparsers(dest="adapters_command", required=True)
@@ -64,21 +65,24 @@ def add_adapter_commands(commands: argparse._SubParsersAction) -> None:
     )
     build.add_argument("--checkpoint", help="checkpoint database for --source harness")
     build.add_argument("--home", help="directory of the default checkpoints (default .hi_moe)")
+    build.set_defaults(handler=build_data)
 
-    push = actions.add_parser("push", help="upload one adapter directory to the Modal Volume")
-    push.add_argument("name", help="specialist: the directory adapters/MODEL/NAME")
-    push.add_argument(
+    upload = actions.add_parser("push", help="upload one adapter directory to the Modal Volume")
+    upload.add_argument("name", help="specialist: the directory adapters/MODEL/NAME")
+    upload.add_argument(
         "--model", default=DEFAULT_MODEL, help=f"its base model (default {DEFAULT_MODEL})"
     )
-    push.add_argument("--dir", type=Path, default=ADAPTERS_DIR, help="adapters root")
-    push.add_argument("--volume", default=VOLUME, help=f"Modal Volume (default {VOLUME})")
-    push.add_argument("--dry-run", action="store_true", help="print the command, run nothing")
+    upload.add_argument("--dir", type=Path, default=ADAPTERS_DIR, help="adapters root")
+    upload.add_argument("--volume", default=VOLUME, help=f"Modal Volume (default {VOLUME})")
+    upload.add_argument("--dry-run", action="store_true", help="print the command, run nothing")
+    upload.set_defaults(handler=push)
 
     listing = actions.add_parser("list", help="trained adapters, and what each specialist runs")
     listing.add_argument("--dir", type=Path, default=ADAPTERS_DIR, help="adapters root")
     listing.add_argument(
         "--model", help=f"the served model whose specialists to show (default {DEFAULT_MODEL})"
     )
+    listing.set_defaults(handler=list_adapters)
 
 
 def cmd_train_adapter(args: argparse.Namespace) -> int:
@@ -107,11 +111,6 @@ def cmd_train_adapter(args: argparse.Namespace) -> int:
         f"adapter {report.out_dir}"
     )
     return 0
-
-
-def cmd_adapters(args: argparse.Namespace) -> int:
-    handlers = {"build-data": build_data, "push": push, "list": list_adapters}
-    return handlers[args.adapters_command](args)
 
 
 def build_data(args: argparse.Namespace) -> int:

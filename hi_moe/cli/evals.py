@@ -1,5 +1,5 @@
-"""`hi-moe` evaluation commands: compare, compare-runs, eval, ab-test, analyze, aggregate, costs,
-bench, export-training."""
+"""`hi-moe` evaluation commands: export-training, compare, compare-runs, costs, aggregate, ab-test,
+analyze, eval."""
 
 from __future__ import annotations
 
@@ -14,12 +14,109 @@ from evals import ab_test, aggregate, analyze, compare, compare_report, compare_
 from evals.langsmith_eval import render, run_eval
 from hi_moe.app.batch import Batch, new_run_id
 from hi_moe.app.display import console, print_report, progress_bar
+from hi_moe.cli.options import add_dataset_option, add_depth_option, add_run_options
 from hi_moe.cli.runs import make_context
 from hi_moe.errors import EXIT_INTERRUPTED, UserError
 from hi_moe.llm.call_log import CallLog
 from hi_moe.llm.pricing import load_prices
 from hi_moe.problems.datasets import compared_tasks, single_problems
 from hi_moe.routing.training_export import export_routing
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add export-training, compare, compare-runs, costs, aggregate, ab-test, analyze, eval."""
+    export = commands.add_parser(
+        "export-training", help="write settled routing decisions as train/validation JSONL"
+    )
+    export.add_argument(
+        "--out", type=Path, default=Path("training"), help="directory to write (default: training)"
+    )
+    export.add_argument(
+        "--validation-fraction",
+        type=float,
+        default=0.2,
+        help="share of examples held out for validation (default: 0.2)",
+    )
+    export.add_argument("--home", help="directory of the routing log (default: .hi_moe)")
+    export.set_defaults(handler=cmd_export_training)
+
+    compare_parser = commands.add_parser(
+        "compare",
+        help="hierarchy vs single-context systems at the same budget: table, JSON, frontier PNG",
+    )
+    add_dataset_option(compare_parser)
+    compare_parser.add_argument(
+        "--systems",
+        default=",".join(compare.SYSTEMS),
+        help="comma-separated, from: baseline (one greedy call), best-of-n (samples), retry "
+        "(self-debug conversation), hierarchy; best-of-n and retry spend up to the "
+        "hierarchy's tokens per problem (default: all)",
+    )
+    compare_parser.add_argument("--limit", type=int, help="only the first N problems")
+    compare_parser.add_argument("--concurrency", type=int, default=1, help="problems at a time")
+    compare_parser.add_argument("--mock", action="store_true", help="use the scripted fake model")
+    compare_parser.add_argument(
+        "--run-id", help="reuse a run: finished problems are skipped, unfinished resumed"
+    )
+    compare_parser.add_argument(
+        "--adapters",
+        choices=["on", "off"],
+        help="on: the fleet's LoRA adapters (refused if trained on an evaluated problem); "
+        "off: the same model names without adapters (default: as fleet.toml says)",
+    )
+    add_depth_option(compare_parser)
+    add_run_options(compare_parser)
+    compare_parser.set_defaults(handler=cmd_compare)
+
+    runs = commands.add_parser(
+        "compare-runs",
+        help="two compare runs paired by problem: pass@1 and format errors, with p-values",
+    )
+    runs.add_argument("runs", nargs=2, metavar="RUN", help="a run id or its rows JSON file")
+    runs.add_argument("--home", help="directory holding compare/RUN.json (default: .hi_moe)")
+    runs.set_defaults(handler=cmd_compare_runs)
+
+    costs_parser = commands.add_parser(
+        "costs", help="tokens and estimated cost per tier, model and thread (table + PNG)"
+    )
+    costs_parser.add_argument("threads", nargs="*", help="only these threads (default: all)")
+    costs_parser.add_argument("--home", help="directory of the call log (default: .hi_moe)")
+    costs_parser.set_defaults(handler=cmd_costs)
+
+    aggregate_parser = commands.add_parser(
+        "aggregate", help="merge result files of several runs: means and spread"
+    )
+    aggregate_parser.add_argument("files", nargs="+", type=Path, help="batch or result JSON files")
+    aggregate_parser.set_defaults(handler=cmd_aggregate)
+
+    ab = commands.add_parser(
+        "ab-test", help="prompt variants of one tier on the same problems, with a CI"
+    )
+    ab.add_argument("--tier", required=True, help="the tier whose prompt the variants replace",
+                    choices=["architect", "dispatcher", "specialist", "monitor"])  # fmt: skip
+    ab.add_argument("--variant", action="append", required=True, help="NAME=prompt.md (twice)")
+    add_dataset_option(ab)
+    ab.add_argument("--limit", type=int, help="only the first N problems")
+    ab.add_argument("--mock", action="store_true", help="use the scripted fake model")
+    ab.add_argument("--run-id", help="reuse a run: finished problems are kept, unfinished resumed")
+    add_run_options(ab)
+    ab.set_defaults(handler=cmd_ab_test)
+
+    analyze_parser = commands.add_parser("analyze", help="cluster the failures of result files")
+    analyze_parser.add_argument("files", nargs="+", type=Path, help="batch or result JSON files")
+    analyze_parser.set_defaults(handler=cmd_analyze)
+
+    evaluate = commands.add_parser(
+        "eval", help="the hierarchy as a LangSmith evaluation (offline without an API key)"
+    )
+    add_dataset_option(evaluate)
+    evaluate.add_argument("--limit", type=int, help="only the first N problems")
+    evaluate.add_argument("--mock", action="store_true", help="use the scripted fake model")
+    evaluate.add_argument(
+        "--run-id", help="reuse a run: finished problems are kept, unfinished resumed"
+    )
+    evaluate.add_argument("--home", help="directory for logs and results (default: .hi_moe)")
+    evaluate.set_defaults(handler=cmd_eval)
 
 
 def cmd_export_training(args: argparse.Namespace) -> int:

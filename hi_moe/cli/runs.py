@@ -30,6 +30,7 @@ from hi_moe.app.runs import (
     run_thread,
     solver,
 )
+from hi_moe.cli.options import add_dataset_option, add_depth_option, add_run_options
 from hi_moe.errors import UserError
 from hi_moe.llm.client import EndpointError
 from hi_moe.llm.fake.endpoint import Faults
@@ -38,6 +39,69 @@ from hi_moe.problems.datasets import check_limit, first, get_problem, load_datas
 from hi_moe.problems.problem import Problem
 from hi_moe.problems.projects import Project
 from hi_moe.routing.fleet import load_fleet
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `solve`, `resume` and `threads` to the top-level parser's subcommands."""
+    solve = commands.add_parser("solve", help="solve problems and grade them with hidden tests")
+    which = solve.add_mutually_exclusive_group(required=True)
+    which.add_argument("--problem", action="append", help="problem id or number (repeatable)")
+    which.add_argument("--all", action="store_true", help="every problem of the dataset")
+    add_dataset_option(solve)
+    solve.add_argument("--limit", type=int, help="with --all: only the first N problems")
+    solve.add_argument("--mock", action="store_true", help="use the scripted fake model")
+    solve.add_argument(
+        "--mock-wrong-tries",
+        type=int,
+        default=0,
+        help="with --mock: first N specialist answers per problem are wrong",
+    )
+    solve.add_argument(
+        "--mock-latency",
+        type=float,
+        default=0.0,
+        help="with --mock: seconds each fake LLM call takes",
+    )
+    solve.add_argument(
+        "--mock-faults",
+        type=float,
+        metavar="RATE",
+        help="with --mock: this share of requests fail (5xx, 429, resets, timeouts, slow, cut "
+        "or malformed replies); set HI_MOE_REQUEST_TIMEOUT_S low, timeouts wait for it",
+    )
+    solve.add_argument("--mock-seed", type=int, default=0, help="with --mock-faults: the seed")
+    solve.add_argument(
+        "--run-id", help="name the batch; rerun with it to resume its unfinished problems"
+    )
+    solve.add_argument("--thread", help="thread id for a single problem (default: generated)")
+    solve.add_argument("--max-retries", type=int, help="self-correction retries per subtask")
+    solve.add_argument("--max-replans", type=int, help="strategy revisions per run")
+    solve.add_argument("--quiet", action="store_true", help="no per-step lines")
+    solve.add_argument(
+        "--routing-mode",
+        choices=["winner_take_all", "probabilistic", "ensemble"],
+        help="winner_take_all: the router's top specialist; probabilistic: sampled by score; "
+        "ensemble: the top --ensemble-k in parallel, best by visible tests",
+    )
+    solve.add_argument("--ensemble-k", type=int, help="specialists per subtask in ensemble mode")
+    add_depth_option(solve)
+    add_run_options(solve)
+    solve.set_defaults(handler=cmd_solve)
+
+    resume = commands.add_parser("resume", help="continue a run from its last checkpoint")
+    resume.add_argument("thread_id", help="the thread to continue (see `hi-moe threads`)")
+    add_run_options(resume)
+    resume.set_defaults(handler=cmd_resume)
+
+    threads = commands.add_parser("threads", help="list runs with their status")
+    threads.add_argument("--json", action="store_true", help="print JSON")
+    threads.add_argument(
+        "--prune",
+        action="store_true",
+        help="drop all but the last checkpoint of every finished thread (unfinished ones stay)",
+    )
+    add_run_options(threads)
+    threads.set_defaults(handler=cmd_threads)
 
 
 def make_context(args: argparse.Namespace, settings: dict | None = None) -> Context:

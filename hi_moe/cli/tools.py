@@ -1,19 +1,22 @@
-"""`hi-moe` utility commands: serve-local, modal-status, prepare-gsm8k, problems, bench."""
+"""`hi-moe` utility commands: serve-local, check-model, modal-status, prepare-gsm8k, bench,
+problems."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import time
+from pathlib import Path
 
 from rich.progress import Progress, TaskID
 
 from evals import bench_suite
 from evals.bench_common import Tick
-from evals.bench_suite import BenchSettings, Outcome, section
+from evals.bench_suite import ALL, SUITES, BenchSettings, Outcome, section
 from evals.model_speed import measure
 from graph.context import Context
 from hi_moe.app.display import console, progress_bar
+from hi_moe.cli.options import add_dataset_option, add_model_option, parts_list
 from hi_moe.cli.runs import make_context
 from hi_moe.errors import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_USER_ERROR, UserError
 from hi_moe.llm.endpoints import MODAL_KEY_ENV, MODAL_URL_ENV, required_models
@@ -21,6 +24,86 @@ from hi_moe.llm.local_server import LocalServer
 from hi_moe.llm.modal_status import check_endpoint, format_status
 from hi_moe.problems.datasets import load_dataset
 from hi_moe.problems.gsm8k import convert_file
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add serve-local, check-model, modal-status, prepare-gsm8k, bench and problems."""
+    serve = commands.add_parser("serve-local", help="keep the embedded llama.cpp server running")
+    serve.add_argument("--port", type=int, default=8765, help="loopback port (default: 8765)")
+    add_model_option(serve)
+    serve.set_defaults(handler=cmd_serve_local)
+
+    check = commands.add_parser(
+        "check-model", help="start the embedded server and generate one token (setup's last step)"
+    )
+    add_model_option(check)
+    check.add_argument(
+        "--speed", action="store_true", help="also measure prompt and generation tokens/s"
+    )
+    check.set_defaults(handler=cmd_check_model)
+
+    modal = commands.add_parser("modal-status", help="check the deployed Modal vLLM endpoint")
+    modal.add_argument("--url", help=f"base URL ending in /v1 (default: ${MODAL_URL_ENV})")
+    modal.set_defaults(handler=cmd_modal_status)
+
+    gsm8k = commands.add_parser("prepare-gsm8k", help="convert GSM8K JSONL to hi-moe problems")
+    gsm8k.add_argument("file", type=Path, help="a GSM8K JSONL file (question and answer)")
+    gsm8k.add_argument(
+        "--out",
+        type=Path,
+        default=Path("datasets/gsm8k.jsonl"),
+        help="problems file to write (default: datasets/gsm8k.jsonl)",
+    )
+    gsm8k.set_defaults(handler=cmd_prepare_gsm8k)
+
+    bench = commands.add_parser(
+        "bench",
+        help="benchmark suites; no suite (or all) runs every one into report.json + report.md",
+        description="Benchmark suites. One suite writes OUT/SUITE.json and .md; several (no "
+        "suite, or all) also write one report: OUT/report.json and OUT/report.md with a table "
+        "per suite and the machine (cores, python, commit, date). Ctrl-C keeps the finished "
+        "suites. Suites: " + "; ".join(f"{s.name}: {s.about}" for s in SUITES.values()),
+    )
+    bench.add_argument("suite", nargs="*", help=f"{', '.join(SUITES)} or {ALL} (the default)")
+    bench.add_argument(
+        "--skip", action="append", default=[], metavar="SUITE", help="leave a suite out (repeat)"
+    )
+    bench.add_argument(
+        "--fast",
+        action="store_true",
+        help="leave out the slow suites (model: minutes per problem on 2 CPU cores)",
+    )
+    bench.add_argument("--runs", type=int, default=30, help="sandbox: validations to time")
+    bench.add_argument("--split", default="test", help="routing: dev, test or all")
+    bench.add_argument("--k", type=int, default=3, help="ensemble: specialists")
+    bench.add_argument(
+        "--latency", type=float, help="seconds per fake call (ensemble 0.3, others 0.05)"
+    )
+    bench.add_argument(
+        "--problems", type=int, default=8, help="overhead, throughput: builtin problems"
+    )
+    bench.add_argument("--limit", type=int, default=5, help="model: HumanEval/0 .. N-1 (default 5)")
+    bench.add_argument(
+        "--mock", action="store_true", help="model, horizon: the scripted fake model"
+    )
+    bench.add_argument(
+        "--ks",
+        type=parts_list,
+        default=(1, 2, 4, 8, 16),
+        help="horizon: parts per task, e.g. 1,4,16",
+    )
+    bench.add_argument("--pool", type=int, default=16, help="horizon: HumanEval problems covered")
+    bench.add_argument(
+        "--out",
+        type=Path,
+        default=Path(".hi_moe/bench"),
+        help="report directory (default .hi_moe/bench); model keeps its run logs in OUT/model",
+    )
+    bench.set_defaults(handler=cmd_bench)
+
+    problems = commands.add_parser("problems", help="list the problems of a dataset")
+    add_dataset_option(problems)
+    problems.set_defaults(handler=cmd_problems)
 
 
 def cmd_serve_local(args: argparse.Namespace) -> int:
