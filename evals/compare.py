@@ -127,6 +127,8 @@ def run_description(
     hierarchy = "direct first" if context.direct_first else "always plan"
     if context.retry_temperature_step:
         hierarchy += f", retry temperature +{context.retry_temperature_step}"
+    if context.retry_resample:
+        hierarchy += ", retries resample"
     return {"systems": list(systems), "model": model, "dataset": dataset, "hierarchy": hierarchy}
 
 

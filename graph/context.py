@@ -104,6 +104,11 @@ class Context:
     """Added to a specialist's temperature per retry of the same subtask (capped at 1.0), for
     diverse retries instead of near-copies of the failed answer; 0 keeps it fixed."""
 
+    retry_resample: bool = False
+    """A retry is a fresh sample of the same subtask (the prompt shows no earlier attempt)
+    instead of a repair of the last one; the part keeps its best attempt either way. Pair it
+    with `retry_temperature_step` for samples that differ."""
+
     routines: int = 2
     """Similar solved routines the architect retrieves; 0 turns the routine cache off."""
 

@@ -1,4 +1,5 @@
-"""Select: keeps the round's best candidate, then settles the subgoal or asks for a retry.
+"""Select: keeps the round's best candidate, then asks for a retry or settles the subgoal with
+the best attempt of all its tries.
 
 Best = most visible tests passed, then ran without error, then stated confidence, then the
 router's score (the subtask lists its specialists best first). A solved part's approach goes
@@ -100,7 +101,10 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
     best = best_attempt(round_attempts, subtask)
     context = context_of(runtime)
     if best.passed_all or state.try_index >= context.max_retries:
-        outcome = settle(best, subtask, task, plan.version, state.try_index + 1)
+        # The part keeps the best attempt of all its tries, not only of the last round.
+        tries = [a for a in state.attempts if a.dispatch == subtask.dispatch]
+        kept = best_attempt(tries, subtask)
+        outcome = settle(kept, subtask, task, plan.version, state.try_index + 1)
         if subtask.routing_id is not None:
             passed = {a.specialist: a.passed_all for a in round_attempts}
             routing_log(context.routing_log_path).record_outcome(subtask.routing_id, passed)

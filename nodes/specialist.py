@@ -17,8 +17,9 @@ from hi_moe.routing.fleet import load_fleet
 from nodes.support import context_of, llm_update, tier_calls
 
 
-def feedback_text(state: SpecialistInput) -> str:
-    if state.previous is None:
+def feedback_text(state: SpecialistInput, context: Context) -> str:
+    """The last attempt and its failing tests, unless there is none or retries resample."""
+    if state.previous is None or context.retry_resample:
         return ""
     previous = state.previous
     return fragment("specialist.feedback", code=previous.code, feedback=previous.feedback)
@@ -39,7 +40,7 @@ def specialist_messages(state: SpecialistInput, context: Context) -> list[BaseMe
         objective=state.subtask.objective,
         constraints="; ".join(state.subtask.constraints) or fragment("specialist.no_constraints"),
         interfaces=fragment("specialist.interfaces", interfaces=interfaces) if interfaces else "",
-        feedback=feedback_text(state),
+        feedback=feedback_text(state, context),
     )
 
 

@@ -224,3 +224,31 @@ def test_retries_rise_in_temperature_when_asked(make_harness):
     temperatures = [body["temperature"] for body in harness.endpoint.requests
                     if body["model"] == "python"]  # fmt: skip
     assert temperatures == pytest.approx([0.2, 0.6, 1.0])
+
+
+def test_resampled_retries_show_no_earlier_attempt(make_harness):
+    harness = make_harness(wrong_tries=1)
+    state = harness.solve("builtin/2", retry_resample=True)
+    assert state.result is not None and state.result.status == "solved"
+    specialist = harness.prompts("python")
+    assert len(specialist) == 2 and not any("previous attempt" in p for p in specialist)
+    feedback = make_harness(wrong_tries=1)
+    feedback.solve("builtin/2")
+    assert "Your previous attempt" in feedback.prompts("python")[1]
+
+
+def test_a_part_keeps_its_best_try_when_later_tries_are_worse(make_harness):
+    """Try 0 passes one of two visible tests, tries 1 and 2 pass none: try 0's code is kept."""
+    scripted = ScriptedModel(load_dataset("builtin"))
+    answers = iter(["def reverse_string(s):\n    return 'cba'\n"]
+                   + ["def reverse_string(s):\n    return ''\n"] * 20)  # fmt: skip
+
+    def worse_each_time(model, messages, response_format):
+        if model in ("architect", "dispatcher", "monitor"):
+            return scripted(model, messages, response_format)
+        return f"```python\n{next(answers)}```\nCONFIDENCE: 0.5"
+
+    harness = make_harness(worse_each_time)
+    state = harness.solve("builtin/0", max_retries=2, max_reroutes=0, max_replans=0)
+    first = state.outcomes[0]
+    assert first.attempts == 3 and first.tests_passed == 1 and "'cba'" in first.code
