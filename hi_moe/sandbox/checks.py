@@ -1,6 +1,6 @@
 """Run untrusted candidate code against tests; the verdict is computed here, never in the candidate.
 
-The candidate's code runs in a sandboxed child (see sandbox_session.py and the modules it uses).
+The candidate's code runs in a sandboxed child (see session.py and the modules it uses).
 This trusted process evaluates each test's call with the candidate's functions replaced by
 proxies: a proxy sends its literal arguments to the child and parses the literal it returns.
 Expected values never leave this process, and results are compared here by type and value, so
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from graph.state import TestCase
 from hi_moe.sandbox.literals import matches
-from hi_moe.sandbox.session import CallFailed, Candidate, short
+from hi_moe.sandbox.session import CallFailed, SandboxedProgram, short
 
 MIN_TEST_TIMEOUT_S = 0.5
 CHECK_NAME = "check.py"
@@ -55,7 +55,7 @@ class CheckReport:
         return len(self.results)
 
 
-def _proxies(call: str, entry_point: str, candidate: Candidate, deadline: float) -> dict:
+def _proxies(call: str, entry_point: str, candidate: SandboxedProgram, deadline: float) -> dict:
     """Proxies for the entry point and any other non-builtin name the call uses."""
     names = {
         node.id for node in ast.walk(ast.parse(call, mode="eval")) if isinstance(node, ast.Name)
@@ -80,7 +80,7 @@ def describe(exc: BaseException, source: str = "", filename: str = "") -> str:
 
 
 def _run_test(
-    candidate: Candidate, test: TestCase, entry_point: str, budget_s: float
+    candidate: SandboxedProgram, test: TestCase, entry_point: str, budget_s: float
 ) -> TestResult:
     if time.monotonic() >= candidate.deadline:
         return TestResult(test.call, "timeout", "not run: the time limit was used up")
@@ -102,7 +102,7 @@ def check_function(
 ) -> CheckReport:
     """Load `code`, then run each test call against `entry_point`, comparing by type and value."""
     budget_s = max(timeout_s / max(len(tests), 1), MIN_TEST_TIMEOUT_S)
-    with Candidate(code, timeout_s, needs=[entry_point]) as candidate:
+    with SandboxedProgram(code, timeout_s, needs=[entry_point]) as candidate:
         loaded = candidate.start()
         results = (
             [_run_test(candidate, t, entry_point, budget_s) for t in tests] if loaded.ok else []
@@ -112,12 +112,12 @@ def check_function(
 
 def run_program(code: str, timeout_s: float = 10.0) -> CheckReport:
     """Run a whole program (math answers); the tail of what it printed is in `stdout`."""
-    with Candidate(code, timeout_s, program=True) as candidate:
+    with SandboxedProgram(code, timeout_s, program=True) as candidate:
         loaded = candidate.start()
     return CheckReport(loaded.ok, loaded.error, stdout=loaded.stdout, isolation=candidate.isolation)
 
 
-def _check_failure(candidate: Candidate, check: str, entry_point: str) -> str | None:
+def _check_failure(candidate: SandboxedProgram, check: str, entry_point: str) -> str | None:
     """None if the trusted `check(candidate)` passes, else why it did not."""
     namespace: dict = {"__name__": "check"}
     try:
@@ -134,7 +134,7 @@ def _check_failure(candidate: Candidate, check: str, entry_point: str) -> str | 
 def run_check(code: str, check: str, entry_point: str, timeout_s: float = 10.0) -> CheckReport:
     """HumanEval style: the trusted `check(candidate)` runs here, with `candidate` (and the entry
     point's name in the check's namespace) a proxy to the child; `ran_ok` means it passed."""
-    with Candidate(code, timeout_s, needs=[entry_point]) as candidate:
+    with SandboxedProgram(code, timeout_s, needs=[entry_point]) as candidate:
         loaded = candidate.start()
         failure = _check_failure(candidate, check, entry_point) if loaded.ok else loaded.error
     return CheckReport(

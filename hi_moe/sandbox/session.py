@@ -1,8 +1,8 @@
 """One candidate program loaded in a sandboxed child, and calls to its functions by proxy.
 
-A `Candidate` starts the child (local isolation or Modal), loads the code, and turns each call
-into a request whose reply must be a plain literal; a child that times out, dies or garbles a
-reply is dropped, and the next call starts a fresh one with the code loaded again.
+A `SandboxedProgram` starts the child (local isolation or Modal), loads the code, and turns each
+call into a request whose reply must be a plain literal; a child that times out, dies or garbles
+a reply is dropped, and the next call starts a fresh one with the code loaded again.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def _text(reply: dict, key: str) -> str:
     return value
 
 
-class Candidate:
+class SandboxedProgram:
     """The candidate's code loaded in a sandboxed child; restarted after a timeout or a crash."""
 
     def __init__(
@@ -82,7 +82,7 @@ class Candidate:
         }
         self._child: Child | None = None
 
-    def __enter__(self) -> Candidate:
+    def __enter__(self) -> SandboxedProgram:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
