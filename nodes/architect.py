@@ -18,7 +18,7 @@ from hi_moe.llm.prompting import fragment, render
 from hi_moe.routing.routines import Routine, routine_cache
 from nodes.assembly import contract, relevant_interfaces
 from nodes.monitor import open_parts, pending_subgoals, skipped_parts, solved_parts
-from nodes.support import context_of, llm_update, tier_calls
+from nodes.runtime import context_of, llm_update, tier_calls
 
 log = logging.getLogger(__name__)
 TESTS_PER_PART = 2

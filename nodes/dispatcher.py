@@ -23,7 +23,7 @@ from hi_moe.llm.tier_calls import TierCalls
 from hi_moe.routing.fleet import Fleet, load_fleet
 from hi_moe.routing.router import choose, router_for
 from nodes.assembly import relevant_interfaces
-from nodes.support import context_of, current_thread_id, llm_update, routing_log, tier_calls
+from nodes.runtime import context_of, current_thread_id, llm_update, routing_log, tier_calls
 
 log = logging.getLogger(__name__)
 ROUTING_TEXT_CHARS = 500

@@ -26,7 +26,7 @@ from graph.state import Decision, OutcomeReport, ProgressReport, Signal, State, 
 from hi_moe.llm.prompting import fragment, render
 from hi_moe.problems.datasets import get_problem
 from hi_moe.routing.fleet import load_fleet
-from nodes.support import context_of, llm_update, tier_calls
+from nodes.runtime import context_of, llm_update, tier_calls
 
 log = logging.getLogger(__name__)
 

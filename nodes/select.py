@@ -22,7 +22,7 @@ from graph.state import (
 )
 from hi_moe.routing.routines import Routine, routine_cache
 from nodes.assembly import contract, interface_line
-from nodes.support import context_of, routing_log
+from nodes.runtime import context_of, routing_log
 
 
 def best_attempt(attempts: list[Attempt], subtask: Subtask) -> Attempt:

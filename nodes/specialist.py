@@ -14,7 +14,7 @@ from graph.state import Candidate, SpecialistInput
 from hi_moe.llm.extraction import extract_code, extract_confidence
 from hi_moe.llm.prompting import fragment, render
 from hi_moe.routing.fleet import load_fleet
-from nodes.support import context_of, llm_update, tier_calls
+from nodes.runtime import context_of, llm_update, tier_calls
 
 
 def feedback_text(state: SpecialistInput, context: Context) -> str:

@@ -14,7 +14,7 @@ from graph.context import Context
 from graph.state import Attempt, Candidate, State
 from hi_moe.sandbox.visible import check_code, check_math
 from nodes.assembly import solved_module, solved_others, without_functions
-from nodes.support import context_of
+from nodes.runtime import context_of
 
 
 def node(state: State, runtime: Runtime[Context]) -> dict:

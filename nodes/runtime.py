@@ -1,4 +1,5 @@
-"""What the tier nodes share: settings, the endpoint client, the thread id, the routing log."""
+"""What nodes take from the running graph: settings, the endpoint client, the thread id, the
+routing log."""
 
 from __future__ import annotations
 
