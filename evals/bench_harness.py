@@ -21,7 +21,7 @@ from pathlib import Path
 from evals.bench_common import Tick, markdown_table, no_tick
 from graph.context import Context
 from graph.versioned_saver import VALUES_TABLE
-from hi_moe.app.runs import hierarchy, new_thread_id, run_thread
+from hi_moe.app.runs import new_thread_id, open_graph_and_endpoint, run_thread
 from hi_moe.problems.datasets import load_dataset
 from hi_moe.problems.problem import Problem
 from hi_moe.problems.projects import Project
@@ -67,7 +67,8 @@ def overhead(
     with tempfile.TemporaryDirectory() as home:
         store = Path(home) / "checkpoints.sqlite"
         context = Context(home=home)
-        with hierarchy(context, str(store), problems, mock_latency_s=latency_s) as (graph, live):
+        opened = open_graph_and_endpoint(context, str(store), problems, mock_latency_s=latency_s)
+        with opened as (graph, live):
             for done, problem in enumerate(problems, start=1):
                 last = started = time.perf_counter()
                 llm_s = 0.0
@@ -111,7 +112,8 @@ def throughput(
     with tempfile.TemporaryDirectory() as home:
         context = Context(home=home)
         store = str(Path(home) / "checkpoints.sqlite")
-        with hierarchy(context, store, problems, mock_latency_s=latency_s) as (graph, live):
+        opened = open_graph_and_endpoint(context, store, problems, mock_latency_s=latency_s)
+        with opened as (graph, live):
 
             def solve(problem) -> None:
                 run_thread(graph, new_thread_id(problem.id), live,

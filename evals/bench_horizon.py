@@ -24,7 +24,7 @@ from evals.bench_harness import checkpoint_bytes
 from evals.figures import png_figure
 from evals.single_context import solve_single_context
 from graph.context import Context
-from hi_moe.app.runs import hierarchy, model_endpoint, new_thread_id, run_thread
+from hi_moe.app.runs import model_endpoint, new_thread_id, open_graph_and_endpoint, run_thread
 from hi_moe.errors import UserError
 from hi_moe.llm.client import EndpointError
 from hi_moe.llm.endpoints import client_for
@@ -109,10 +109,8 @@ def run_hierarchy(
 ) -> list[BundleRun]:
     runs = []
     settings = replace(context, home=str(home))
-    with hierarchy(settings, str(home / "checkpoints.sqlite"), bundles if mock else None) as (
-        graph,
-        live,
-    ):
+    store = str(home / "checkpoints.sqlite")
+    with open_graph_and_endpoint(settings, store, bundles if mock else None) as (graph, live):
         log = client_for(live).call_log
         for bundle in bundles:
             thread_id = new_thread_id(bundle.id)

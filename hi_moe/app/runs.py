@@ -169,7 +169,7 @@ def run_thread(
 
 
 @contextmanager
-def hierarchy(
+def open_graph_and_endpoint(
     context: Context,
     checkpoint: str,
     mock_problems: Sequence[Problem | Project] | None = None,
@@ -252,7 +252,7 @@ def solver(
     earlier = RunRegistry(context.home_dir / "runs.sqlite").for_run(run_id)
     resumed = [r.thread_id for r in earlier if r.status not in FINISHED]
     mock = (mock_problems, mock_wrong_tries, mock_latency_s, mock_faults, resumed)
-    with hierarchy(context, checkpoint, *mock) as (graph, live):
+    with open_graph_and_endpoint(context, checkpoint, *mock) as (graph, live):
         yield Solver(graph, live, checkpoint, dataset, run_id, mock_problems is not None,
                      mock_wrong_tries)  # fmt: skip
 
