@@ -37,7 +37,7 @@ BENCH_SETTINGS: dict[str, Any] = {
     "max_retries": 1,
     "max_reroutes": 0,
     "max_replans": 0,
-    "routines": 0,
+    "routines_shown": 0,
 }
 """The same self-corrections for both systems, fewer than a normal run to bound the real model's
 time on 2 x 16 x len(ks) parts; no routine cache, which the baseline lacks and which would add

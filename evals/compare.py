@@ -215,7 +215,7 @@ def run_compare(
     todo = [p for p in problems if p.id not in store.done()]
     checkpoint = str(context.home_dir / "checkpoints.sqlite")
     run_tag = store.path.stem
-    context = replace(context, routines=0)
+    context = replace(context, routines_shown=0)
     with (
         without_adapters(context, adapters == "off" and not mock) as context,
         solver(context, checkpoint, dataset, run_tag, list(problems) if mock else None) as solving,

@@ -109,8 +109,8 @@ class Context:
     instead of a repair of the last one; the part keeps its best attempt either way. Pair it
     with `retry_temperature_step` for samples that differ."""
 
-    routines: int = 2
-    """Similar solved routines the architect retrieves; 0 turns the routine cache off."""
+    routines_shown: int = 2
+    """Similar solved routines shown to the architect; 0 turns the routine cache off."""
 
     routine_store: str = ""
     """Directory of the routine cache (Chroma); empty means <home>/routines."""
@@ -148,7 +148,8 @@ class Context:
                 raise UserError(message) from exc
             setattr(self, f.name, value)
         counts = {"max_retries": self.max_retries, "max_replans": self.max_replans,
-                  "max_reroutes": self.max_reroutes, "routines": self.routines}  # fmt: skip
+                  "max_reroutes": self.max_reroutes,
+                  "routines_shown": self.routines_shown}  # fmt: skip
         negative = [name for name, value in counts.items() if value < 0]
         if negative:
             raise UserError(f"{', '.join(negative)} must be >= 0")

@@ -119,10 +119,12 @@ def task_sources(task: Task) -> set[str]:
 
 
 def retrieve_routines(task: Task, parts: list[Part], context: Context) -> list[Routine]:
-    if context.routines == 0:
+    if context.routines_shown == 0:
         return []
     query = "\n".join(contract(p) for p in parts)
-    return routine_cache(context.routine_dir).similar(query, task_sources(task), context.routines)
+    return routine_cache(context.routine_dir).similar(
+        query, task_sources(task), context.routines_shown
+    )
 
 
 def routines_text(routines: list[Routine]) -> str:

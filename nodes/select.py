@@ -108,7 +108,7 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
         if subtask.routing_id is not None:
             passed = {a.specialist: a.passed_all for a in round_attempts}
             routing_log(context.routing_log_path).record_outcome(subtask.routing_id, passed)
-        if outcome.status == "success" and context.routines > 0:
+        if outcome.status == "success" and context.routines_shown > 0:
             remember(state, outcome, context)
         return {
             "outcomes": [outcome],

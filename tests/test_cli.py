@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from hi_moe.app.runs import context_from_settings
 from hi_moe.cli.main import build_parser, main
 from hi_moe.llm.fake.endpoint import FakeEndpoint
 
@@ -192,6 +193,12 @@ def test_malformed_dataset_line_names_file_and_line(cli, tmp_path):
 def test_resume_unknown_thread(cli):
     code, out = cli("resume", "no-such-thread")
     assert_user_error(code, out, "unknown thread 'no-such-thread'")
+
+
+def test_settings_a_run_stored_under_an_old_field_name_still_apply_on_resume():
+    settings = {"routines": 0, "max_retries": 1, "no_longer_a_field": True}
+    context = context_from_settings(settings)
+    assert context.routines_shown == 0 and context.max_retries == 1
 
 
 def test_unreachable_endpoint_fails_fast(cli, monkeypatch):

@@ -67,7 +67,7 @@ def test_solved_parts_become_routines_the_architect_sees(make_harness):
 
 def test_routines_can_be_turned_off(make_harness):
     harness = make_harness()
-    harness.solve("builtin/0", routines=0)
-    state = harness.solve("builtin/3", routines=0)
+    harness.solve("builtin/0", routines_shown=0)
+    state = harness.solve("builtin/3", routines_shown=0)
     assert state.routines_used == []
     assert "Similar parts solved before" not in harness.prompts("architect")[-1]

@@ -32,6 +32,8 @@ from hi_moe.problems.projects import Project
 RESULT_VERSION = 1
 StepCallback = Callable[[str, dict], None]
 EPHEMERAL_SETTINGS = {"base_url", "api_key"}
+RENAMED_SETTINGS = {"routines": "routines_shown"}
+"""Old names of Context fields, as runs registered before a rename stored them."""
 FINISHED = ("solved", "partial", "failed")
 
 
@@ -46,7 +48,8 @@ def saved_settings(context: Context) -> dict:
 
 def context_from_settings(settings: dict[str, Any], **overrides: Any) -> Context:
     known = {f.name for f in fields(Context)}
-    return Context(**{k: v for k, v in settings.items() if k in known}, **overrides)
+    renamed = {RENAMED_SETTINGS.get(k, k): v for k, v in settings.items()}
+    return Context(**{k: v for k, v in renamed.items() if k in known}, **overrides)
 
 
 @contextmanager
