@@ -19,6 +19,9 @@ OutcomeStatus = Literal["success", "partial", "failed", "blocked"]
 class TestCase(BaseModel):
     """A visible test: a call expression and the Python literal it must equal."""
 
+    __test__ = False
+    """Not a pytest test class, though its name starts with Test."""
+
     call: str
     expected: str
 

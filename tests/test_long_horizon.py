@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from graph.context import Context
-from graph.state import Part
-from graph.state import TestCase as VisibleTest
+from graph.state import Part, TestCase
 from hi_moe.llm.fake.scripted_model import ScriptedModel
 from hi_moe.llm.prompting import estimate_tokens
 from hi_moe.problems.datasets import get_problem
@@ -109,7 +108,7 @@ def test_hidden_tests_of_bundle_parts_never_reach_a_prompt(make_harness):
 
 def test_the_window_view_shows_a_fixed_number_of_tests_dealt_one_per_part():
     def part(name: str) -> Part:
-        tests = [VisibleTest(call=f"{name}({i})", expected=str(i)) for i in range(3)]
+        tests = [TestCase(call=f"{name}({i})", expected=str(i)) for i in range(3)]
         return Part(
             name=name, statement=f"def {name}(x):\n    '''Do {name}.'''", visible_tests=tests
         )

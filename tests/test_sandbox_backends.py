@@ -8,7 +8,7 @@ import types
 
 import pytest
 
-from graph.state import TestCase as Case
+from graph.state import TestCase
 from hi_moe.errors import UserError
 from hi_moe.sandbox import modal_child as sandbox_modal
 from hi_moe.sandbox.channel import LocalChild
@@ -24,7 +24,7 @@ from hi_moe.sandbox.isolation import (
 )
 from hi_moe.sandbox.modal_child import ModalChild, modal_command
 
-ADD_TESTS = [Case(call="add(1, 2)", expected="3"), Case(call="add(-1, 1)", expected="0")]
+ADD_TESTS = [TestCase(call="add(1, 2)", expected="3"), TestCase(call="add(-1, 1)", expected="0")]
 AVAILABLE = [kind for kind in LOCAL_KINDS if not why_not(kind)]
 
 

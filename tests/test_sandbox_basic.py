@@ -5,7 +5,7 @@ from functools import partial
 
 import pytest
 
-from graph.state import TestCase as Case
+from graph.state import TestCase
 from hi_moe.sandbox.checks import (
     check_function,
     numeric_answer,
@@ -16,11 +16,11 @@ from hi_moe.sandbox.checks import (
 from hi_moe.sandbox.literals import matches
 
 ADD = "def add(a, b):\n    return a + b\n"
-ADD_TESTS = [Case(call="add(1, 2)", expected="3"), Case(call="add(-1, 1)", expected="0")]
+ADD_TESTS = [TestCase(call="add(1, 2)", expected="3"), TestCase(call="add(-1, 1)", expected="0")]
 
 
-def _case(call: str, expected: str) -> Case:
-    return Case(call=call, expected=expected)
+def _case(call: str, expected: str) -> TestCase:
+    return TestCase(call=call, expected=expected)
 
 
 def test_passing_code_passes_every_test():
@@ -70,7 +70,7 @@ def test_infinite_loop_at_import_times_out_in_bounded_time():
 
 def test_infinite_loop_in_one_test_times_out_that_test_only():
     code = "def f(x):\n    while x:\n        pass\n    return 0\n"
-    tests = [Case(call="f(1)", expected="0"), Case(call="f(0)", expected="0")]
+    tests = [TestCase(call="f(1)", expected="0"), TestCase(call="f(0)", expected="0")]
     start = time.monotonic()
     report = check_function(code, "f", tests, timeout_s=2.0)
     assert time.monotonic() - start < 5

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from graph.state import TestCase as Case
+from graph.state import TestCase
 from hi_moe.problems.datasets import get_problem
 from hi_moe.problems.grading import grade
 from hi_moe.sandbox.checks import check_function, run_check, run_program
@@ -28,7 +28,7 @@ needs_namespaces = pytest.mark.skipif(
 )
 
 ADD = "def add(a, b):\n    return a + b\n"
-ADD_TESTS = [Case(call="add(1, 2)", expected="3"), Case(call="add(-1, 1)", expected="0")]
+ADD_TESTS = [TestCase(call="add(1, 2)", expected="3"), TestCase(call="add(-1, 1)", expected="0")]
 
 
 @pytest.fixture(autouse=True)
@@ -56,7 +56,7 @@ def test_fork_bomb_processes_are_gone_when_the_check_ends():
         "import os\ndef f():\n    pid = os.fork()\n    if pid == 0:\n        os._exit(7)\n"
         "    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])\n"
     )
-    assert check_function(forker, "f", [Case(call="f()", expected="7")]).passed == 1
+    assert check_function(forker, "f", [TestCase(call="f()", expected="7")]).passed == 1
 
 
 def test_memory_bomb_is_a_memory_error():
@@ -113,7 +113,7 @@ def test_files_outside_the_work_dir_cannot_be_written_or_deleted(tmp_path):
         "    open('inside.txt', 'w').write('fine')\n"
         "    return open('inside.txt').read()\n"
     )
-    report = check_function(code, "add", [Case(call="add(1, 2)", expected="'fine'")])
+    report = check_function(code, "add", [TestCase(call="add(1, 2)", expected="'fine'")])
     assert report.passed == 1, report
     assert not outside_tmp.exists()
     assert not in_repo.exists()
@@ -266,7 +266,7 @@ def test_fake_replies_on_the_reply_channel_are_not_passes():
         "            pass\n"
         "    return -1\n"
     )
-    tests = [Case(call="add(10, 20)", expected="30"), Case(call="add(2, 2)", expected="4")]
+    tests = [TestCase(call="add(10, 20)", expected="30"), TestCase(call="add(2, 2)", expected="4")]
     report = check_function(code, "add", tests)
     assert report.passed == 0
     assert {r.status for r in report.results} <= {"failed", "error", "timeout"}

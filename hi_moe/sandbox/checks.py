@@ -30,6 +30,9 @@ CHECK_NAME = "check.py"
 
 @dataclass(frozen=True)
 class TestResult:
+    __test__ = False
+    """Not a pytest test class, though its name starts with Test."""
+
     call: str
     status: str
     """passed, failed, error or timeout."""
