@@ -14,6 +14,8 @@ from hi_moe.routing.embeddings import embed
 
 SIMILAR = 0.8
 """Cosine similarity at which two error messages of one type join a cluster."""
+MESSAGE_CHARS = 300
+"""The first line of a failure message, as much as the analysis keeps of it."""
 ERROR_TYPE = re.compile(r"\b([A-Z]\w*(?:Error|Exception|Exit|Interrupt))\b")
 
 
@@ -50,7 +52,7 @@ def failures_of(result: dict) -> Failure | None:
         return None
     attempts = result.get("attempts") or []
     message = (attempts[-1]["feedback"] if attempts else "") or result["hidden"]["detail"]
-    message = message.strip().splitlines()[0][:300] if message.strip() else ""
+    message = message.strip().splitlines()[0][:MESSAGE_CHARS] if message.strip() else ""
     return Failure(result["problem_id"], classify(message), message)
 
 

@@ -26,7 +26,7 @@ def to_specialists(state: State) -> list[Send]:
             "specialist",
             SpecialistInput(
                 kind=state.task.kind,
-                part=next(p for p in state.task.parts if p.name == subtask.part),
+                part=state.task.part(subtask.part),
                 subtask=subtask,
                 specialist=name,
                 try_index=state.try_index,

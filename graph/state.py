@@ -15,6 +15,19 @@ Decision = Literal["plan", "direct", "continue", "replan", "reroute", "skip", "d
 Signal = Literal["stuck", "drift", "surprise"]
 OutcomeStatus = Literal["success", "partial", "failed", "blocked"]
 
+# The longest texts a tier takes from a model's reply into the state, so that one runaway reply
+# cannot flood every later prompt.
+GOAL_CHARS = 300
+"""The architect's goal; also the monitor's reason for its decision."""
+OBJECTIVE_CHARS = 400
+"""An objective or strategy; also the head of a multi-part statement shown to the architect."""
+CRITERION_CHARS = 200
+"""One acceptance criterion or constraint."""
+CRITERIA_KEPT = 4
+"""Acceptance criteria or constraints kept from one reply."""
+FAILURE_LINE_CHARS = 160
+"""The first line of a part's last failure, in its outcome summary."""
+
 
 class TestCase(BaseModel):
     """A visible test: a call expression and the Python literal it must equal."""
@@ -44,6 +57,10 @@ class Task(BaseModel):
     title: str = ""
     statement: str
     parts: list[Part]
+
+    def part(self, name: str) -> Part:
+        """The part called `name` (a plan or subtask names only the task's own parts)."""
+        return next(p for p in self.parts if p.name == name)
 
 
 class Subgoal(BaseModel):

@@ -13,7 +13,18 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field
 
 from graph.context import Context
-from graph.state import Part, Plan, RoutineUse, State, Subgoal, Task
+from graph.state import (
+    CRITERIA_KEPT,
+    CRITERION_CHARS,
+    GOAL_CHARS,
+    OBJECTIVE_CHARS,
+    Part,
+    Plan,
+    RoutineUse,
+    State,
+    Subgoal,
+    Task,
+)
 from hi_moe.llm.prompting import fragment, render
 from hi_moe.routing.routines import Routine, routine_cache
 from nodes.assembly import contract, relevant_interfaces
@@ -63,24 +74,24 @@ def plan_from_draft(draft: PlanDraft | None, task: Task, window: list[str], vers
         if found is None:
             subgoals.append(default_subgoal(index[part], part))
         else:
-            acceptance = [a[:200] for a in found.acceptance[:4]] or [
+            acceptance = [a[:CRITERION_CHARS] for a in found.acceptance[:CRITERIA_KEPT]] or [
                 fragment("architect.default.acceptance")
             ]
             subgoals.append(
                 Subgoal(
                     id=index[part],
                     part=part,
-                    objective=found.objective[:400],
+                    objective=found.objective[:OBJECTIVE_CHARS],
                     acceptance=acceptance,
                 )
             )
     goal = (
-        draft.goal[:300]
+        draft.goal[:GOAL_CHARS]
         if draft and draft.goal.strip()
         else fragment("architect.default.goal", title=task.title)
     )
     strategy = (
-        draft.strategy[:400]
+        draft.strategy[:OBJECTIVE_CHARS]
         if draft and draft.strategy.strip()
         else fragment("architect.default.strategy")
     )
@@ -165,7 +176,7 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
         context.prompt_token_cap,
         kind=task.kind,
         title=task.title or task.problem_id,
-        statement=task.statement if len(task.parts) == 1 else task.statement[:400],
+        statement=task.statement if len(task.parts) == 1 else task.statement[:OBJECTIVE_CHARS],
         progress=fragment(
             "architect.progress",
             solved=len(solved_parts(state)),

@@ -17,7 +17,15 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field, create_model
 
 from graph.context import Context
-from graph.state import Part, State, Subgoal, Subtask
+from graph.state import (
+    CRITERIA_KEPT,
+    CRITERION_CHARS,
+    OBJECTIVE_CHARS,
+    Part,
+    State,
+    Subgoal,
+    Subtask,
+)
 from hi_moe.llm.prompting import fragment, render
 from hi_moe.llm.tier_calls import TierCalls
 from hi_moe.routing.fleet import Fleet, load_fleet
@@ -90,7 +98,7 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
     context = context_of(runtime)
     assert state.plan is not None and state.task is not None
     subgoal = next(g for g in state.plan.subgoals if g.id == state.current_subgoal)
-    part = next(p for p in state.task.parts if p.name == subgoal.part)
+    part = state.task.part(subgoal.part)
     fleet = load_fleet(context.fleet_path)
     text = routing_text(subgoal, part)
     router = router_for(fleet, context.fleet_path, context.router_dir)
@@ -119,8 +127,10 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
     subtask = Subtask(
         subgoal_id=subgoal.id,
         part=subgoal.part,
-        objective=(draft.objective[:400] if draft else "") or subgoal.objective,
-        constraints=[c[:200] for c in draft.constraints[:4]] if draft else [],
+        objective=(draft.objective[:OBJECTIVE_CHARS] if draft else "") or subgoal.objective,
+        constraints=[c[:CRITERION_CHARS] for c in draft.constraints[:CRITERIA_KEPT]]
+        if draft
+        else [],
         acceptance=subgoal.acceptance,
         specialists=chosen,
         router_scores={name: round(scores[name], 4) for name in chosen},

@@ -22,7 +22,16 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel
 
 from graph.context import Context
-from graph.state import Decision, OutcomeReport, ProgressReport, Signal, State, Subgoal, Task
+from graph.state import (
+    GOAL_CHARS,
+    Decision,
+    OutcomeReport,
+    ProgressReport,
+    Signal,
+    State,
+    Subgoal,
+    Task,
+)
 from hi_moe.llm.prompting import fragment, render
 from hi_moe.problems.datasets import get_problem
 from hi_moe.routing.fleet import load_fleet
@@ -176,7 +185,7 @@ def ask_monitor(state: State, runtime: Runtime[Context], facts: Assessment) -> d
     verdict = calls.json(messages, MonitorVerdict, fragment("monitor.example"))
     decision: Decision
     if verdict is not None and verdict.decision in facts.allowed:
-        decision, reason, by_model = verdict.decision, verdict.reason[:300], True
+        decision, reason, by_model = verdict.decision, verdict.reason[:GOAL_CHARS], True
     else:
         decision, by_model = facts.allowed[0], False
         reason = f"recommended after an unusable monitor reply; {facts.reason}"

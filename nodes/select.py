@@ -12,6 +12,7 @@ from langgraph.runtime import Runtime
 
 from graph.context import Context
 from graph.state import (
+    FAILURE_LINE_CHARS,
     Attempt,
     OutcomeReport,
     OutcomeStatus,
@@ -45,8 +46,8 @@ def settle(
         status = "failed"
     summary = f"{status}: {best.tests_passed}/{best.tests_total} visible tests after {tries} tries"
     if best.feedback:
-        summary += f"; last failure: {best.feedback.splitlines()[0][:160]}"
-    part = next(p for p in task.parts if p.name == subtask.part)
+        summary += f"; last failure: {best.feedback.splitlines()[0][:FAILURE_LINE_CHARS]}"
+    part = task.part(subtask.part)
     return OutcomeReport(
         subgoal_id=subtask.subgoal_id,
         part=subtask.part,
@@ -66,7 +67,7 @@ def settle(
 def remember(state: State, outcome: OutcomeReport, context: Context) -> None:
     """Store a solved part's approach as a routine for later tasks."""
     assert state.task is not None and state.plan is not None
-    part = next(p for p in state.task.parts if p.name == outcome.part)
+    part = state.task.part(outcome.part)
     routine_cache(context.routine_dir).add(
         Routine(
             source_id=part.source_id or state.task.problem_id,

@@ -21,7 +21,7 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
     assert state.task is not None and state.subtask is not None
     task = state.task
     timeout = context_of(runtime).test_timeout_s
-    part = next(p for p in task.parts if p.name == state.subtask.part)
+    part = task.part(state.subtask.part)
     module = solved_module(state, exclude=part.name)
     built = {o.part for o in solved_others(state, exclude=part.name)}
 

@@ -36,6 +36,8 @@ class MalformedReply(Exception):
 RETRY_STATUS = frozenset({408, 409, 429})
 """HTTP statuses worth another try besides 5xx: timeout, conflict, rate limit."""
 MAX_BACKOFF_S = 8.0
+DETAIL_CHARS = 200
+"""The longest piece of an endpoint's error (or of a malformed body) quoted in a message."""
 
 
 @dataclass(frozen=True)
@@ -240,7 +242,7 @@ def reply_defect(body: bytes) -> str | None:
     if not isinstance(data, dict):
         return f"a JSON {type(data).__name__} instead of an object"
     if data.get("error"):
-        return f"an error object: {json.dumps(data['error'])[:200]}"
+        return f"an error object: {json.dumps(data['error'])[:DETAIL_CHARS]}"
     choices = data.get("choices")
     if not isinstance(choices, list) or not choices:
         return "no choices"
@@ -296,5 +298,5 @@ def describe_error(exc: Exception, base_url: str) -> str:
             return f"cannot connect to {base_url} (is the endpoint running?)"
         return f"{base_url} broke off the reply: {type(transport).__name__}: {transport}"
     if isinstance(exc, openai.APIStatusError):
-        return f"{base_url} answered HTTP {exc.status_code}: {str(exc.message)[:200]}"
-    return f"{base_url}: {type(exc).__name__}: {str(exc)[:200]}"
+        return f"{base_url} answered HTTP {exc.status_code}: {str(exc.message)[:DETAIL_CHARS]}"
+    return f"{base_url}: {type(exc).__name__}: {str(exc)[:DETAIL_CHARS]}"

@@ -21,6 +21,10 @@ Schema = TypeVar("Schema", bound=BaseModel)
 JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 JSON_MAX_TOKENS = 256
 """Plans and decisions are short; a cap also bounds grammar-constrained decoding on llama.cpp."""
+ERROR_CHARS = 200
+"""The first line of a parse error, as much as the repair prompt quotes of it."""
+UNUSABLE_REPLY_CHARS = 1000
+"""How much of an unusable JSON reply the repair prompt shows back to the model."""
 
 
 class CallSettings(TypedDict):
@@ -39,7 +43,7 @@ def parse_json(text: str, schema: type[Schema]) -> Schema:
     try:
         return schema.model_validate(json.loads(match.group(0)))
     except (json.JSONDecodeError, ValidationError) as exc:
-        raise ValueError(str(exc).splitlines()[0][:200]) from exc
+        raise ValueError(str(exc).splitlines()[0][:ERROR_CHARS]) from exc
 
 
 @dataclass
@@ -110,7 +114,7 @@ class TierCalls:
         except ValueError as first_error:
             self.format_errors += 1
             repair = load_text("repair").format(error=first_error, example=example)
-            retry = [*messages, AIMessage(reply[:1000]), HumanMessage(repair)]
+            retry = [*messages, AIMessage(reply[:UNUSABLE_REPLY_CHARS]), HumanMessage(repair)]
             reply = self.text(retry, response_format, cap)
         try:
             return parse_json(reply, schema)

@@ -9,6 +9,9 @@ from hi_moe.problems.problem import Problem
 from hi_moe.problems.projects import Project
 from hi_moe.sandbox.checks import check_function, numeric_answer, run_check, run_program
 
+PART_DETAIL_CHARS = 200
+"""The longest failure detail of one part in a project's grade."""
+
 
 @dataclass(frozen=True)
 class Grade:
@@ -28,7 +31,9 @@ def grade_project(project: Project, module: str, timeout_s: float) -> Grade:
     """Each part graded inside the whole module; the project passes when every part does."""
     verdicts = {part.id: grade(part, module, timeout_s) for part in project.parts}
     failing = [
-        f"{pid}: {g.detail or 'failed'}"[:200] for pid, g in verdicts.items() if not g.passed
+        f"{pid}: {g.detail or 'failed'}"[:PART_DETAIL_CHARS]
+        for pid, g in verdicts.items()
+        if not g.passed
     ]
     passed = sum(g.passed for g in verdicts.values())
     return Grade(

@@ -29,6 +29,8 @@ WORKDIR = "/sandbox"
 PYTHON_MOUNT = "/python"
 TMPFS_BYTES = 64 << 20
 CHILD_SOURCE = Path(__file__).with_name("child.py").read_text()
+PROBE_ERROR_CHARS = 300
+"""The tail of a failed probe's output kept as the reason a sandbox kind is unusable."""
 PROBE = {"code": "import json", "name": "probe", "program": True, "needs": [], "limits": {}}
 WEAKNESS = {
     "unshare": "no filesystem isolation: the child sees host files its uid may read",
@@ -126,7 +128,8 @@ def why_not(kind: str) -> str:
         return str(exc)
     if done.stdout.startswith(b"{'ok': True"):
         return ""
-    return (done.stderr or done.stdout).decode(errors="replace").strip()[-300:] or "no reply"
+    output = (done.stderr or done.stdout).decode(errors="replace").strip()
+    return output[-PROBE_ERROR_CHARS:] or "no reply"
 
 
 @functools.cache

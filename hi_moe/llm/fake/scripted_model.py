@@ -21,6 +21,8 @@ from hi_moe.problems.projects import Project
 
 PARTS = re.compile(r"^- (\w+): ", re.MULTILINE)
 PARTS_HEADING = "Parts to plan now:"
+STATEMENT_KEY_CHARS = 200
+"""A problem is recognised in a prompt by this much of its statement's start."""
 ALLOWED = re.compile(r"Allowed decisions: (.+)\.")
 
 
@@ -92,7 +94,7 @@ class ScriptedModel:
     def solve(self, prompt: str) -> str:
         """The reference of the problem whose statement is in `prompt`; with several (a
         single-context prompt of a two-part task), all their references in one block."""
-        found = [p for p in self.problems if p.statement.strip()[:200] in prompt]
+        found = [p for p in self.problems if p.statement.strip()[:STATEMENT_KEY_CHARS] in prompt]
         if not found:
             return "```python\npass\n```\nCONFIDENCE: 0.1"
         replies = []
