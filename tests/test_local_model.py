@@ -8,6 +8,7 @@ import sqlite3
 import httpx
 import pytest
 
+from evals.model_speed import retry_prompt_reuse
 from graph.builder import build_graph
 from graph.checkpoint import open_checkpointer
 from graph.context import Context
@@ -47,6 +48,14 @@ def test_the_model_answers_in_its_own_chat_template_and_stops_at_its_end_token(s
     assert choice["finish_reason"] == "stop", "generation ran to max_tokens: no stop token"
     text = choice["message"]["content"]
     assert "yes" in text.lower() and "<|im_" not in text
+
+
+def test_a_retry_evaluates_only_what_its_prompt_does_not_share_with_the_last_one(server):
+    reuse = retry_prompt_reuse(server, "python")
+    assert reuse.sent > 100
+    assert 0 < reuse.evaluated < reuse.sent // 4, reuse
+    totals = server.prompt_tokens()
+    assert totals.sent >= reuse.sent and totals.evaluated >= reuse.evaluated
 
 
 def test_server_serves_every_tier_and_specialist_name(server):

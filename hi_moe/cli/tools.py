@@ -13,7 +13,7 @@ from rich.progress import Progress, TaskID
 from evals import bench_suite
 from evals.bench_common import Tick
 from evals.bench_suite import ALL, SUITES, BenchSettings, Outcome, section
-from evals.model_speed import measure
+from evals.model_speed import measure, retry_prompt_reuse
 from graph.context import Context
 from hi_moe.app.display import console, progress_bar
 from hi_moe.cli.options import add_dataset_option, add_model_option, parts_list
@@ -38,7 +38,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     add_model_option(check)
     check.add_argument(
-        "--speed", action="store_true", help="also measure prompt and generation tokens/s"
+        "--speed",
+        action="store_true",
+        help="also measure prompt and generation tokens/s and what a retry evaluates of its prompt",
     )
     check.set_defaults(handler=cmd_check_model)
 
@@ -136,6 +138,8 @@ def cmd_check_model(args: argparse.Namespace) -> int:
                 f"generation {speed.generated_tokens_per_s} tokens/s "
                 f"({speed.generated_tokens} tokens)"
             )
+            reuse = retry_prompt_reuse(server, next(iter(server.aliases)))
+            console.print(f"a retry (the prompt + feedback), {reuse.line()}")
     return 0
 
 

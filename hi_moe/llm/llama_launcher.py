@@ -3,6 +3,9 @@
 llama-cpp-python's stock proxy reloads the model whenever the requested alias changes and
 silently answers unknown names with its default model. This proxy keeps one loaded model per
 distinct (GGUF, LoRA) pair, shared by every alias that uses it, and refuses unknown names.
+A meter counts the prompt tokens sent and those evaluated: llama.cpp skips the prefix a prompt
+shares with the previous one on the same model (its KV cache), so a retry pays only for its
+new tokens. GET /hi-moe/prompt-tokens answers the totals.
 The server exits when the process that started it is gone, however that one died.
 
 Run as: python -m hi_moe.llm.llama_launcher CONFIG.json
@@ -14,7 +17,9 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Generator, Sequence
 from pathlib import Path
+from typing import Any
 
 import llama_cpp
 import llama_cpp.server.app as server_app
@@ -22,6 +27,46 @@ import uvicorn
 from fastapi import HTTPException
 from llama_cpp.server.model import LlamaProxy
 from llama_cpp.server.settings import ConfigFileSettings, ModelSettings, ServerSettings
+
+from hi_moe.llm.local_server import PROMPT_TOKENS_ROUTE
+
+
+class PromptMeter:
+    """Prompt tokens sent to the loaded models and those they evaluated (not found in the
+    KV cache). The server answers one request at a time, so the counts need no lock."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.evaluated = 0
+        self._prompt_pending = False
+
+    def attach(self, llama: llama_cpp.Llama) -> None:
+        """Count through this model's `generate` (the prompt sent) and its first `eval`
+        after it (what is left once the cached prefix is skipped)."""
+        generate, evaluate = llama.generate, llama.eval
+
+        def counted_generate(
+            tokens: Sequence[int], *args: Any, **kwargs: Any
+        ) -> Generator[int, Sequence[int] | None, None]:
+            self.sent += len(tokens)
+            self._prompt_pending = True
+            return generate(tokens, *args, **kwargs)
+
+        def counted_eval(tokens: Sequence[int]) -> None:
+            if self._prompt_pending:
+                self.evaluated += len(tokens)
+                self._prompt_pending = False
+            return evaluate(tokens)
+
+        # Instance attributes shadow the methods llama_cpp calls through `self`.
+        llama.generate = counted_generate  # type: ignore[method-assign]
+        llama.eval = counted_eval  # type: ignore[method-assign]
+
+    def totals(self) -> dict[str, int]:
+        return {"sent": self.sent, "evaluated": self.evaluated}
+
+
+meter = PromptMeter()
 
 
 class SharedLlamaProxy(LlamaProxy):
@@ -40,7 +85,9 @@ class SharedLlamaProxy(LlamaProxy):
         settings = self._model_settings_dict[alias]
         key = (settings.model, settings.lora_path)
         if key not in self._loaded:
-            self._loaded[key] = self.load_llama_from_model_settings(settings)
+            llama = self.load_llama_from_model_settings(settings)
+            meter.attach(llama)
+            self._loaded[key] = llama
         return self._loaded[key]
 
     def free(self) -> None:
@@ -70,6 +117,7 @@ def main(config_path: str) -> None:
     app = server_app.create_app(
         server_settings=ServerSettings.model_validate(config), model_settings=config.models
     )
+    app.get(PROMPT_TOKENS_ROUTE)(meter.totals)
     uvicorn.run(app, host=config.host, port=config.port, log_level="warning")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import importlib.util
 import json
+import logging
 import signal
 import socket
 import subprocess
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -30,7 +32,10 @@ from hi_moe.llm.client import EndpointError
 from hi_moe.llm.models import resolve_model
 from hi_moe.routing.fleet import load_fleet
 
+log = logging.getLogger(__name__)
 LOG_TAIL_CHARS = 800
+PROMPT_TOKENS_ROUTE = "/hi-moe/prompt-tokens"
+"""The launcher's route answering the prompt tokens sent and evaluated so far."""
 FAILURE_GRACE_S = 2.0
 """How long a failed request waits for the server to finish dying before blaming the network."""
 REBUILD_HINT = (
@@ -43,6 +48,20 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class PromptTokens:
+    """Prompt tokens sent to the server and those it evaluated; the rest came from its KV cache
+    (the prefix a prompt shares with the previous one on the same model)."""
+
+    sent: int
+    evaluated: int
+
+    def line(self) -> str:
+        reused = self.sent - self.evaluated
+        share = f" ({reused / self.sent:.0%} reused from the KV cache)" if self.sent else ""
+        return f"prompt tokens: {self.sent:,} sent, {self.evaluated:,} evaluated{share}"
 
 
 class LocalServer:
@@ -185,6 +204,13 @@ class LocalServer:
             reason = self.death_notice(FAILURE_GRACE_S) or f"one-token generation failed: {exc}"
             raise EndpointError(reason) from exc
 
+    def prompt_tokens(self) -> PromptTokens:
+        """The prompt tokens this server was sent and evaluated since it started."""
+        reply = httpx.get(f"http://127.0.0.1:{self.port}{PROMPT_TOKENS_ROUTE}", timeout=5)
+        reply.raise_for_status()
+        totals = reply.json()
+        return PromptTokens(totals["sent"], totals["evaluated"])
+
     def wait(self) -> None:
         """Block until the server exits (serve-local)."""
         assert self._process is not None
@@ -193,6 +219,7 @@ class LocalServer:
     def stop(self) -> None:
         _running.pop(self.base_url, None)
         if self._process is not None and self._process.poll() is None:
+            self._log_prompt_tokens()
             self._process.terminate()
             try:
                 self._process.wait(timeout=10)
@@ -208,6 +235,16 @@ class LocalServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def _log_prompt_tokens(self) -> None:
+        """Write the server's prompt-token totals to its log (and the debug log) before it stops."""
+        try:
+            line = self.prompt_tokens().line()
+        except (httpx.HTTPError, ValueError, KeyError):
+            return
+        log.info("embedded server %s", line)
+        with self.log_path.open("a") as server_log:
+            server_log.write(f"{line}\n")
 
 
 def exit_text(code: int) -> str:
