@@ -31,6 +31,10 @@ def parse_setting(raw: str, kind: object) -> object:
     return kind(raw) if kind in (int, float) else raw  # type: ignore[operator]
 
 
+RENAMED_VARIABLES = {"HI_MOE_ROUTINES": "HI_MOE_ROUTINES_SHOWN"}
+"""Environment variables of earlier versions: set, they are an error naming the new one."""
+
+
 @dataclass(kw_only=True)
 class Context:
     """Settings every node reads from `runtime.context`."""
@@ -135,6 +139,9 @@ class Context:
     """Directory for the call log, default checkpoints and results."""
 
     def __post_init__(self) -> None:
+        for old, new in RENAMED_VARIABLES.items():
+            if old in os.environ:
+                raise UserError(f"{old} was renamed {new}: set that instead")
         hints = get_type_hints(Context)
         for f in fields(self):
             raw = os.environ.get(f"HI_MOE_{f.name.upper()}")

@@ -290,6 +290,12 @@ def test_bad_env_var(cli, monkeypatch):
     assert_user_error(code, out, "HI_MOE_MAX_RETRIES", "'abc'")
 
 
+def test_a_renamed_env_var_names_its_new_name(cli, monkeypatch):
+    monkeypatch.setenv("HI_MOE_ROUTINES", "0")
+    code, out = cli("solve", "--mock", "--problem", "0")
+    assert_user_error(code, out, "HI_MOE_ROUTINES was renamed HI_MOE_ROUTINES_SHOWN")
+
+
 def test_missing_required_choice_is_an_argparse_error(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["solve", "--mock"])
