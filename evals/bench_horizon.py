@@ -4,8 +4,9 @@ For each k, the first `pool` HumanEval problems are cut into pool/k bundles of k
 every k covers the same problems. The hierarchy and the single-context baseline each work
 through every bundle; the assembled module is graded with each part's hidden tests. Reported
 per system and k: prompt tokens per call (max and mean), total tokens, parts solved. A bounded
-context shows as a flat max-tokens line; a growing one climbs with k.
-Run: hi-moe bench horizon [--mock] [--ks 1,2,4,8,16] [--pool 16]
+context shows as a flat max-tokens line; a growing one climbs with k. Each finished bundle is
+saved at once, so a run given a work directory (`--run-id`) resumes where it was cut.
+Run: hi-moe bench horizon [--mock] [--ks 1,2,4,8,16] [--pool 16] [--run-id ID]
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from hi_moe.app.runs import model_endpoint, new_thread_id, open_graph_and_endpoi
 from hi_moe.errors import UserError
 from hi_moe.llm.client import EndpointError
 from hi_moe.llm.endpoints import client_for
+from hi_moe.llm.models import model_label
 from hi_moe.problems.grading import grade
 from hi_moe.problems.projects import Project, humaneval_bundle
 
@@ -54,6 +57,36 @@ class BundleRun:
     parts_solved: int
     wall_s: float
     error: str
+
+
+Record = Callable[[Project, BundleRun], None]
+"""Called with each bundle as a system finishes it."""
+
+
+class BundleStore:
+    """The finished bundle runs of one horizon run, in one JSON file written after each, so a
+    cut run resumes; a file made with another pool or model is refused, not mixed."""
+
+    def __init__(self, path: Path, run: dict[str, Any]) -> None:
+        self.path = path
+        self.run = run
+        self.runs: dict[str, BundleRun] = {}
+        if path.exists():
+            saved = json.loads(path.read_text())
+            if saved["run"] != run:
+                raise UserError(
+                    f"{path} was made with {saved['run']}, not {run}: give another --run-id"
+                )
+            for key, found in saved["runs"].items():
+                prompts = [(tier, tokens) for tier, tokens in found.pop("prompts")]
+                self.runs[key] = BundleRun(prompts=prompts, **found)
+
+    def add(self, key: str, run: BundleRun) -> None:
+        self.runs[key] = run
+        data = {"run": self.run, "runs": {k: asdict(v) for k, v in self.runs.items()}}
+        partial = self.path.with_suffix(".partial")
+        partial.write_text(json.dumps(data))
+        partial.replace(self.path)
 
 
 @dataclass
@@ -105,9 +138,8 @@ def summarise(system: str, k: int, runs: list[BundleRun]) -> HorizonRow:
 
 
 def run_hierarchy(
-    context: Context, home: Path, bundles: list[Project], mock: bool, done: Callable[[], None]
-) -> list[BundleRun]:
-    runs = []
+    context: Context, home: Path, bundles: list[Project], mock: bool, record: Record
+) -> None:
     settings = replace(context, home=str(home))
     store = str(home / "checkpoints.sqlite")
     with open_graph_and_endpoint(settings, store, bundles if mock else None) as (graph, live):
@@ -125,15 +157,12 @@ def run_hierarchy(
             prompts = [(c.tier, c.prompt_tokens) for c in calls]
             total = sum(c.prompt_tokens + c.completion_tokens for c in calls)
             wall = time.perf_counter() - started
-            runs.append(BundleRun(prompts, total, verdict.tests_passed, wall, error))
-            done()
-    return runs
+            record(bundle, BundleRun(prompts, total, verdict.tests_passed, wall, error))
 
 
 def run_single_context(
-    context: Context, home: Path, bundles: list[Project], mock: bool, done: Callable[[], None]
-) -> list[BundleRun]:
-    runs = []
+    context: Context, home: Path, bundles: list[Project], mock: bool, record: Record
+) -> None:
     with model_endpoint(replace(context, home=str(home)), bundles if mock else None) as live:
         for bundle in bundles:
             thread_id = new_thread_id(bundle.id)
@@ -141,9 +170,7 @@ def run_single_context(
             verdict = grade(bundle, run.solution)
             prompts = [("single_context", tokens) for tokens in run.prompt_tokens]
             total = sum(run.prompt_tokens) + sum(run.completion_tokens)
-            runs.append(BundleRun(prompts, total, verdict.tests_passed, run.wall_s, run.error))
-            done()
-    return runs
+            record(bundle, BundleRun(prompts, total, verdict.tests_passed, run.wall_s, run.error))
 
 
 def horizon(
@@ -152,29 +179,43 @@ def horizon(
     mock: bool = False,
     context: Context | None = None,
     tick: Tick = no_tick,
+    work: Path | None = None,
 ) -> list[HorizonRow]:
-    """Both systems on every k; each (system, k) in a fresh home (own routine cache)."""
+    """Both systems on every k; each (system, k) in its own home (own routine cache) under
+    `work` (a temporary directory when None), where finished bundles are kept for a resume."""
     context = replace(context or Context(), **BENCH_SETTINGS)
     plans = {k: bundles_for(k, pool) for k in ks}
-    total, done = 2 * sum(len(b) for b in plans.values()), 0
-
-    def step() -> None:
-        nonlocal done
-        done += 1
-        tick(done, total)
-
+    run = {"pool": pool, "model": "scripted mock" if mock else model_label(context.model)}
+    total = 2 * sum(len(b) for b in plans.values())
     rows = []
-    with tempfile.TemporaryDirectory(prefix="hi-moe-horizon-") as scratch:
+    with ExitStack() as stack:
+        if work is None:
+            work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hi-moe-horizon-")))
+        work.mkdir(parents=True, exist_ok=True)
+        store = BundleStore(work / "bundles.json", run)
+        tick(len(store.runs), total)
+
+        def record(key: str) -> Record:
+            def add(bundle: Project, finished: BundleRun) -> None:
+                store.add(f"{key}/{bundle.id}", finished)
+                tick(len(store.runs), total)
+
+            return add
+
         for k, bundles in plans.items():
             for system, runner in (
                 ("hierarchy", run_hierarchy),
                 ("single_context", run_single_context),
             ):
-                home = Path(scratch) / f"{system}-{k}"
-                row = summarise(system, k, runner(context, home, bundles, mock, step))
-                store = home / "checkpoints.sqlite"
-                if store.exists():
-                    size, steps = checkpoint_bytes(store)
+                key, home = f"{system}/{k}", work / f"{system}-{k}"
+                todo = [b for b in bundles if f"{key}/{b.id}" not in store.runs]
+                if todo:
+                    runner(context, home, todo, mock, record(key))
+                runs = [store.runs[f"{key}/{b.id}"] for b in bundles]
+                row = summarise(system, k, runs)
+                checkpoints = home / "checkpoints.sqlite"
+                if checkpoints.exists():
+                    size, steps = checkpoint_bytes(checkpoints)
                     row.checkpoint_bytes_per_step = round(size / steps)
                 rows.append(row)
     return rows

@@ -74,6 +74,8 @@ class BenchSettings:
     """horizon: parts per task."""
     pool: int = 16
     """horizon: HumanEval problems every k covers."""
+    run_id: str = ""
+    """horizon: keep finished bundles under OUT/horizon-runs/RUN_ID and resume from them."""
 
     def __post_init__(self) -> None:
         for flag in ("runs", "k", "problems", "limit", "pool"):
@@ -156,7 +158,8 @@ def run_model(settings: BenchSettings, tick: Tick) -> SuiteResult:
 
 
 def run_horizon(settings: BenchSettings, tick: Tick) -> SuiteResult:
-    rows = bench_horizon.horizon(settings.ks, settings.pool, settings.mock, tick=tick)
+    work = settings.out / "horizon-runs" / settings.run_id if settings.run_id else None
+    rows = bench_horizon.horizon(settings.ks, settings.pool, settings.mock, tick=tick, work=work)
     paths = bench_horizon.write_report(rows, settings.out, settings.mock)
     data = json.loads(paths["json"].read_text())
     return SuiteResult(data, f"{bench_horizon.markdown(rows)}\nPlot: {paths['png']}\n")

@@ -43,3 +43,34 @@ def test_the_report_has_json_markdown_and_a_plot(rows, tmp_path):
     markdown = paths["markdown"].read_text()
     assert "| hierarchy | 4 |" in markdown and "- hierarchy, k=4: architect " in markdown
     assert paths["png"].read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_cut_run_resumes_from_its_finished_bundles(tmp_path):
+    ticks = []
+
+    def cut_after_the_first_bundle(done, total):
+        ticks.append(done)
+        if done == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        horizon(ks=(1,), pool=2, mock=True, tick=cut_after_the_first_bundle, work=tmp_path)
+    saved = json.loads((tmp_path / "bundles.json").read_text())
+    assert len(saved["runs"]) == 1
+
+    ticks.clear()
+    resumed = horizon(ks=(1,), pool=2, mock=True, tick=lambda d, t: ticks.append(d), work=tmp_path)
+    assert ticks == [1, 2, 3, 4]  # the saved bundle counts as done; three are left
+    fresh = horizon(ks=(1,), pool=2, mock=True)
+    for mine, theirs in zip(resumed, fresh, strict=True):
+        assert (mine.system, mine.parts_solved, mine.calls) == (
+            theirs.system,
+            theirs.parts_solved,
+            theirs.calls,
+        )
+
+
+def test_a_run_made_with_another_pool_is_refused(tmp_path):
+    horizon(ks=(1,), pool=1, mock=True, work=tmp_path)
+    with pytest.raises(UserError, match="another --run-id"):
+        horizon(ks=(1,), pool=2, mock=True, work=tmp_path)

@@ -96,6 +96,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     bench.add_argument("--pool", type=int, default=16, help="horizon: HumanEval problems covered")
     bench.add_argument(
+        "--run-id",
+        default="",
+        help="horizon: keep each finished bundle under OUT/horizon-runs/RUN_ID; the same id "
+        "resumes a cut run",
+    )
+    bench.add_argument(
         "--out",
         type=Path,
         default=Path(".hi_moe/bench"),
@@ -171,7 +177,8 @@ def cmd_problems(args: argparse.Namespace) -> int:
 def bench_settings(args: argparse.Namespace) -> BenchSettings:
     return BenchSettings(out=args.out, runs=args.runs, split=args.split, k=args.k,
                          latency_s=args.latency, problems=args.problems, limit=args.limit,
-                         mock=args.mock, ks=args.ks, pool=args.pool)  # fmt: skip
+                         mock=args.mock, ks=args.ks, pool=args.pool,
+                         run_id=args.run_id)  # fmt: skip
 
 
 class BenchProgress:
