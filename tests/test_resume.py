@@ -50,16 +50,34 @@ def next_nodes(home: Path, thread: str) -> tuple[str, ...]:
         return build_graph(saver).get_state({"configurable": {"thread_id": thread}}).next
 
 
-@pytest.mark.parametrize(("kill_before", "finished_calls"), [("dispatcher", 1), ("specialist", 2)])
-def test_killed_run_resumes_without_repeating_finished_calls(tmp_path, kill_before, finished_calls):
+ALWAYS_PLAN = ["architect", "dispatcher", "specialist"]
+DIRECT_FIRST = ["--direct-first", "--mock-wrong-tries", "1"]
+"""Adaptive depth: no plan; the dispatcher (the router is unsure of builtin/2), a first wrong
+answer, then its retry."""
+
+
+@pytest.mark.parametrize(
+    ("flags", "kill_before", "finished_calls", "all_calls"),
+    [
+        ([], "dispatcher", 1, ALWAYS_PLAN),
+        ([], "specialist", 2, ALWAYS_PLAN),
+        (DIRECT_FIRST, "specialist", 2, ["dispatcher", "specialist", "specialist"]),
+    ],
+)
+def test_killed_run_resumes_without_repeating_finished_calls(
+    tmp_path, flags, kill_before, finished_calls, all_calls
+):
     home, thread = tmp_path / "home", f"kill-before-{kill_before}"
     solve = subprocess.Popen(
         [*HI_MOE, "solve", "--mock", "--problem", "2", "--thread", thread,
-         "--mock-latency", str(LATENCY_S), "--home", str(home), "--quiet"],
+         "--mock-latency", str(LATENCY_S), "--home", str(home), "--quiet", *flags],
         env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + 120
-    while next_nodes(home, thread) != (kill_before,):
+    while (
+        next_nodes(home, thread) != (kill_before,)
+        or len(logged_calls(home, thread)) != finished_calls
+    ):
         assert solve.poll() is None, "the run ended before it could be killed"
         assert time.monotonic() < deadline, "the run made no progress"
         time.sleep(0.05)
@@ -77,7 +95,7 @@ def test_killed_run_resumes_without_repeating_finished_calls(tmp_path, kill_befo
     assert "resuming" in resumed.stdout and "solved" in resumed.stdout
     after = logged_calls(home, thread)
     assert after[: len(before)] == before
-    assert after == ["architect", "dispatcher", "specialist"]
+    assert after == all_calls
 
     again = subprocess.run(
         [*HI_MOE, "resume", thread, "--home", str(home)],
