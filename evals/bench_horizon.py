@@ -173,6 +173,11 @@ def run_single_context(
             record(bundle, BundleRun(prompts, total, verdict.tests_passed, run.wall_s, run.error))
 
 
+def bundle_key(system: str, k: int, bundle: Project) -> str:
+    """A finished bundle's key in the store: the same bundle id recurs for every system."""
+    return f"{system}/{k}/{bundle.id}"
+
+
 def horizon(
     ks: tuple[int, ...] = DEFAULT_KS,
     pool: int = 16,
@@ -186,32 +191,32 @@ def horizon(
     context = replace(context or Context(), **BENCH_SETTINGS)
     plans = {k: bundles_for(k, pool) for k in ks}
     run = {"pool": pool, "model": "scripted mock" if mock else model_label(context.model)}
-    total = 2 * sum(len(b) for b in plans.values())
+    systems = (("hierarchy", run_hierarchy), ("single_context", run_single_context))
+    planned = {
+        bundle_key(s, k, b) for k, bundles in plans.items() for s, _ in systems for b in bundles
+    }
     rows = []
     with ExitStack() as stack:
         if work is None:
             work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hi-moe-horizon-")))
         work.mkdir(parents=True, exist_ok=True)
         store = BundleStore(work / "bundles.json", run)
-        tick(len(store.runs), total)
+        tick(len(planned & store.runs.keys()), len(planned))
 
-        def record(key: str) -> Record:
+        def record(system: str, k: int) -> Record:
             def add(bundle: Project, finished: BundleRun) -> None:
-                store.add(f"{key}/{bundle.id}", finished)
-                tick(len(store.runs), total)
+                store.add(bundle_key(system, k, bundle), finished)
+                tick(len(planned & store.runs.keys()), len(planned))
 
             return add
 
         for k, bundles in plans.items():
-            for system, runner in (
-                ("hierarchy", run_hierarchy),
-                ("single_context", run_single_context),
-            ):
-                key, home = f"{system}/{k}", work / f"{system}-{k}"
-                todo = [b for b in bundles if f"{key}/{b.id}" not in store.runs]
+            for system, runner in systems:
+                home = work / f"{system}-{k}"
+                todo = [b for b in bundles if bundle_key(system, k, b) not in store.runs]
                 if todo:
-                    runner(context, home, todo, mock, record(key))
-                runs = [store.runs[f"{key}/{b.id}"] for b in bundles]
+                    runner(context, home, todo, mock, record(system, k))
+                runs = [store.runs[bundle_key(system, k, b)] for b in bundles]
                 row = summarise(system, k, runs)
                 checkpoints = home / "checkpoints.sqlite"
                 if checkpoints.exists():
