@@ -18,14 +18,13 @@ from graph.context import Context
 from graph.state import Attempt, Candidate
 from hi_moe.llm.endpoints import client_for, endpoint_retry
 from hi_moe.llm.extraction import extract_code, malformed_code
-from hi_moe.llm.prompting import render
+from hi_moe.llm.prompting import GREEDY, plain_prompt, render
 from hi_moe.problems.problem import Problem
 from hi_moe.problems.projects import Project
 from hi_moe.routing.fleet import load_fleet
 from hi_moe.sandbox.visible import check_code, check_math
 
 BASELINE_SPECIALIST = "python"
-GREEDY = 0.0
 
 
 @dataclass(frozen=True)
@@ -85,8 +84,7 @@ def task_prompt(problem: Problem | Project, context: Context) -> list[BaseMessag
         parts = "\n\n".join(f"```python\n{p.statement.rstrip()}\n```" for p in problem.parts)
         return render("baseline_parts", context.prompt_token_cap, overview=problem.statement,
                       count=len(problem.parts), parts=parts)  # fmt: skip
-    template = "baseline_math" if problem.kind == "math" else "baseline"
-    return render(template, context.prompt_token_cap, statement=problem.statement.rstrip())
+    return plain_prompt(problem.kind, problem.statement, context.prompt_token_cap)
 
 
 def visible_check(problem: Problem | Project, code: str, timeout_s: float) -> Attempt:

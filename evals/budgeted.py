@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from langchain_core.messages import AIMessage, HumanMessage
 
-from evals.baseline import GREEDY, Sample, SystemRun, sample, task_prompt
+from evals.baseline import Sample, SystemRun, sample, task_prompt
 from graph.context import Context
-from hi_moe.llm.prompting import load_text
+from hi_moe.llm.prompting import GREEDY, load_text
 from hi_moe.problems.problem import Problem
 from hi_moe.problems.projects import Project
 

@@ -99,6 +99,9 @@ class Subtask(BaseModel):
     """Which dispatch this is in the run: candidates and attempts carry it."""
     interfaces: list[str] = Field(default_factory=list)
     """Interfaces of finished parts this subtask may call."""
+    plain: bool = False
+    """A direct first attempt: its first try is the plain single call (greedy, the prompt a
+    practitioner would write), so the hierarchy starts where a single call ends."""
 
 
 class Candidate(BaseModel):

@@ -1,7 +1,8 @@
 """Specialized Fleet: one specialist (a model name = a LoRA adapter) writes code for one subtask.
 
 It sees only its subtask, the part's statement and visible tests, the interfaces of finished
-parts, and on a retry its previous attempt with the failing tests' feedback.
+parts, and on a retry its previous attempt with the failing tests' feedback. The first try of
+a direct attempt is the plain single call instead: the statement alone, greedy.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from langgraph.runtime import Runtime
 from graph.context import Context
 from graph.state import Candidate, SpecialistInput
 from hi_moe.llm.extraction import extract_code, extract_confidence
-from hi_moe.llm.prompting import fragment, render
+from hi_moe.llm.prompting import GREEDY, fragment, plain_prompt, render
 from hi_moe.routing.fleet import load_fleet
 from nodes.runtime import context_of, llm_update, tier_calls
 
@@ -23,6 +24,11 @@ def feedback_text(state: SpecialistInput, context: Context) -> str:
         return ""
     previous = state.previous
     return fragment("specialist.feedback", code=previous.code, feedback=previous.feedback)
+
+
+def plain_try(state: SpecialistInput) -> bool:
+    """The first try of a direct attempt: the plain single call, greedy."""
+    return state.subtask.plain and state.try_index == 0
 
 
 def specialist_messages(state: SpecialistInput, context: Context) -> list[BaseMessage]:
@@ -53,9 +59,14 @@ def retry_temperature(base: float, try_index: int, context: Context) -> float:
 def node(state: SpecialistInput, runtime: Runtime[Context]) -> dict:
     context = context_of(runtime)
     specialist = load_fleet(context.fleet_path).get(state.specialist)
-    temperature = retry_temperature(specialist.temperature, state.try_index, context)
+    if plain_try(state):
+        temperature = GREEDY
+        messages = plain_prompt(state.kind, state.part.statement, context.prompt_token_cap)
+    else:
+        temperature = retry_temperature(specialist.temperature, state.try_index, context)
+        messages = specialist_messages(state, context)
     calls = tier_calls(runtime, "specialist", specialist.model, temperature)
-    reply = calls.text(specialist_messages(state, context))
+    reply = calls.text(messages)
     candidate = Candidate(
         subgoal_id=state.subtask.subgoal_id,
         part=state.subtask.part,

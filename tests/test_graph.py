@@ -18,6 +18,7 @@ from graph.state import (
     extend_or_clear,
 )
 from hi_moe.llm.fake.scripted_model import ScriptedModel
+from hi_moe.llm.prompting import plain_prompt
 from hi_moe.problems.datasets import get_problem, load_dataset
 from hi_moe.problems.projects import get_project
 
@@ -65,10 +66,22 @@ def test_direct_first_escalates_to_the_monitor_and_a_real_plan_after_a_failure(m
     assert len(harness.prompts("architect")) == 1 and len(harness.prompts("dispatcher")) == 1
 
 
+def test_a_direct_first_try_is_the_plain_single_call_and_its_retry_the_specialist(make_harness):
+    harness = make_harness(wrong_tries=1)
+    state = harness.solve("builtin/1", direct_first=True, direct_route_score=0.0)
+    assert state.result is not None and state.result.status == "solved"
+    first, retry = [body for body in harness.endpoint.requests if body["model"] == "python"][:2]
+    plain = plain_prompt("code", get_problem("builtin/1").statement, 1_200)
+    assert [m["content"] for m in first["messages"]] == [m.content for m in plain]
+    assert first["temperature"] == 0.0
+    assert "CONFIDENCE" in retry["messages"][0]["content"] and retry["temperature"] > 0.0
+
+
 def test_direct_first_asks_the_dispatcher_when_the_router_is_unsure(make_harness):
     harness = make_harness()
     state = harness.solve("builtin/0", direct_first=True, direct_route_score=1.01)
     assert node_names(harness) == ["dispatcher", "python"]
+    assert "Subtask:" in harness.prompts("python")[0], "a dispatched try gets the specialist prompt"
     assert state.result is not None and state.result.status == "solved"
 
 

@@ -22,6 +22,8 @@ FRAGMENTS_FILE = PROMPTS_DIR / "fragments.toml"
 CHARS_PER_TOKEN = 3.0
 """Conservative: real tokenizers average closer to 4 characters per token on code and prose."""
 TRUNCATED = " [...]"
+GREEDY = 0.0
+"""The temperature of a plain single call."""
 
 
 def estimate_tokens(text: str) -> int:
@@ -91,6 +93,13 @@ def render(name: str, cap_tokens: int, **fields: object) -> list[BaseMessage]:
     fixed += estimate_tokens(user.format(**dict.fromkeys(text_fields, "")))
     fitted = fit_fields(text_fields, cap_tokens - fixed)
     return [SystemMessage(system.format(**fitted)), HumanMessage(user.format(**fitted))]
+
+
+def plain_prompt(kind: str, statement: str, cap_tokens: int) -> list[BaseMessage]:
+    """The plain single-call prompt a practitioner would write for one statement: "complete
+    the following code" (or, for math, "compute and print the answer"), nothing else asked."""
+    template = "baseline_math" if kind == "math" else "baseline"
+    return render(template, cap_tokens, statement=statement.rstrip())
 
 
 def prompt_tokens(messages: list[BaseMessage]) -> int:
