@@ -129,7 +129,9 @@ def next_step(state: State, skipping: str | None = None) -> Assessment:
 
 
 def failure_options(state: State, outcome: OutcomeReport, context: Context) -> list[Decision]:
-    """The actions possible after a failed part, in the order the signals recommend."""
+    """The actions possible after a failed part, in the order the signals recommend. Skipping
+    moves on to the other open parts; with none left it would end the task, so it is offered
+    only once no reroute or replan is left."""
     reroutes = sum(p.decision == "reroute" and p.part == outcome.part for p in state.progress)
     replans = sum(p.decision == "replan" for p in state.progress)
     can_reroute = reroutes < context.max_reroutes and bool(
@@ -141,7 +143,11 @@ def failure_options(state: State, outcome: OutcomeReport, context: Context) -> l
     ]
     if "drift" in signals_for(state, outcome, context):
         options.reverse()
-    return [decision for decision, possible in options if possible] + ["skip"]
+    escalations = [decision for decision, possible in options if possible]
+    others_open = any(part != outcome.part for part in open_parts(state))
+    if others_open or not escalations:
+        return [*escalations, "skip"]
+    return escalations
 
 
 def assess(state: State, context: Context) -> Assessment:

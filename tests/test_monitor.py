@@ -74,10 +74,10 @@ CONTEXT = Context(fleet_path=REPO_FLEET)
 def test_a_failed_part_is_rerouted_first_then_replanned_then_skipped():
     good_code = "def is_even(n):\n    return 1\n"
     state = failed_state(good_code, ["python"], [])
-    assert failure_options(state, state.outcomes[-1], CONTEXT) == ["reroute", "replan", "skip"]
+    assert failure_options(state, state.outcomes[-1], CONTEXT) == ["reroute", "replan"]
     rerouted = [ProgressReport(decision="reroute", reason="r", plan_version=1, part="is_even")]
     state = failed_state(good_code, ["python"], rerouted)
-    assert failure_options(state, state.outcomes[-1], CONTEXT) == ["replan", "skip"]
+    assert failure_options(state, state.outcomes[-1], CONTEXT) == ["replan"]
     replanned = [*rerouted, ProgressReport(decision="replan", reason="r", plan_version=1)]
     state = failed_state(good_code, ["python"], replanned)
     assert failure_options(state, state.outcomes[-1], CONTEXT) == ["skip"]
@@ -86,14 +86,26 @@ def test_a_failed_part_is_rerouted_first_then_replanned_then_skipped():
 def test_drift_recommends_a_replan_before_a_reroute():
     state = failed_state("def other(n):\n    return 1\n", ["python"], [])
     facts = assess(state, CONTEXT)
-    assert facts.allowed == ["replan", "reroute", "skip"]
+    assert facts.allowed == ["replan", "reroute"]
     assert "drift" in facts.signals and facts.part == "is_even"
 
 
 def test_no_reroute_once_every_specialist_tried_the_part():
     everyone = ["python", "algorithms", "math", "debugging", "refactoring", "general"]
     state = failed_state("def is_even(n):\n    return 1\n", everyone, [])
-    assert failure_options(state, state.outcomes[-1], CONTEXT) == ["replan", "skip"]
+    assert failure_options(state, state.outcomes[-1], CONTEXT) == ["replan"]
+
+
+def test_a_part_may_be_skipped_early_only_while_other_parts_are_open():
+    task = two_part_task()
+    first = task.parts[0].name
+    subgoals = [Subgoal(id=i, part=p.name, objective="o") for i, p in enumerate(task.parts)]
+    plan = Plan(version=1, goal="g", strategy="s", subgoals=subgoals)
+    state = State(
+        task=task, plan=plan, ledger={first: PartLedger(rounds=[0], specialists=["python"])},
+        outcomes=[outcome(first, f"def {first}(y):\n    return 1\n")],
+    )  # fmt: skip
+    assert failure_options(state, state.outcomes[-1], CONTEXT) == ["reroute", "replan", "skip"]
 
 
 def test_after_the_last_part_is_skipped_the_run_is_done():
@@ -120,13 +132,16 @@ def test_a_failing_part_is_rerouted_to_another_specialist(make_harness):
     state = harness.solve("builtin/1", max_retries=1, max_replans=0)
     assert [p.decision for p in state.progress] == ["plan", "reroute", "done"]
     reroute = state.progress[1]
-    assert reroute.by_model and set(reroute.signals) == {"drift", "surprise"}
+    assert set(reroute.signals) == {"drift", "surprise"}
+    assert not reroute.by_model and not harness.prompts("monitor"), "the one option: no call"
     first, second = state.ledger["is_even"].specialists
     assert first != second and state.ledger["is_even"].rounds == [0, 0, 2]
     assert state.result is not None and state.result.status == "solved"
 
 
 def test_the_monitor_model_may_only_pick_an_allowed_action(make_harness):
+    """Giving up on the only part is not on offer while escalations are left: the monitor's
+    "skip" is overruled by the recommendation, and the last escalations need no monitor call."""
     scripted = ScriptedModel(load_dataset("builtin"), wrong_tries=99)
 
     def respond(model, messages, response_format):
@@ -136,10 +151,10 @@ def test_the_monitor_model_may_only_pick_an_allowed_action(make_harness):
 
     harness = make_harness(respond)
     state = harness.solve("builtin/1", max_retries=0)
-    assert [p.decision for p in state.progress] == ["plan", "skip", "done"]
-    assert state.progress[1].by_model and state.progress[1].reason == "hopeless"
-    monitor_prompt = harness.prompts("monitor")[0]
-    assert "Allowed decisions: replan, reroute, skip." in monitor_prompt
+    assert [p.decision for p in state.progress] == ["plan", "replan", "reroute", "skip", "done"]
+    assert not state.progress[1].by_model and "unusable monitor reply" in state.progress[1].reason
+    [monitor_prompt] = harness.prompts("monitor")
+    assert "Allowed decisions: replan, reroute." in monitor_prompt
     assert "Signals on the latest outcome: drift, surprise" in monitor_prompt
 
 
