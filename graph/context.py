@@ -96,22 +96,23 @@ class Context:
     max_interfaces: int = 4
     """Interfaces of finished parts shown to a specialist (those its statement names)."""
 
-    direct_first: bool = False
+    direct_first: bool = True
     """Adaptive depth: a single-part task's first attempt goes straight to the router's
-    specialist, without the architect's plan or the dispatcher's call; a failure escalates
-    (monitor, reroute or replan) as usual."""
+    specialist (the plain single call), without the architect's plan or the dispatcher's call;
+    a failure escalates (monitor, reroute or replan) as usual. False: every task is planned."""
 
     direct_route_score: float = 0.6
     """With direct_first: the router's top score needed to skip the dispatcher's call."""
 
-    retry_temperature_step: float = 0.0
+    retry_temperature_step: float = 0.6
     """Added to a specialist's temperature per retry of the same subtask (capped at 1.0), for
     diverse retries instead of near-copies of the failed answer; 0 keeps it fixed."""
 
-    retry_resample: bool = False
+    retry_resample: bool = True
     """A retry is a fresh sample of the same subtask (the prompt shows no earlier attempt)
     instead of a repair of the last one; the part keeps its best attempt either way. Pair it
-    with `retry_temperature_step` for samples that differ."""
+    with `retry_temperature_step` for samples that differ. False: a retry repairs the last
+    attempt, shown with its failing tests."""
 
     routines_shown: int = 2
     """Similar solved routines shown to the architect; 0 turns the routine cache off."""

@@ -63,6 +63,11 @@ class Harness:
         ]
 
 
+EVERY_TIER = {"direct_first": False, "retry_resample": False, "retry_temperature_step": 0.0}
+"""The harness's tasks go through every tier (plan, dispatch, repairs with feedback), so the
+graph's tests can check each; a test of adaptive depth or resampled retries says so."""
+
+
 @pytest.fixture
 def make_harness(tmp_path) -> Iterator[Callable[..., Harness]]:
     """Build a Harness around any responder (default: the scripted model)."""
@@ -76,7 +81,7 @@ def make_harness(tmp_path) -> Iterator[Callable[..., Harness]]:
         model = responder or ScriptedModel(problems, wrong_tries=wrong_tries)
         endpoint = FakeEndpoint(sorted(required_models(base)), model).__enter__()
         started.append(endpoint)
-        context = Context(home=base.home, base_url=endpoint.base_url)
+        context = Context(home=base.home, base_url=endpoint.base_url, **EVERY_TIER)
         return Harness(endpoint, context, str(tmp_path / "home" / "checkpoints.sqlite"))
 
     yield make

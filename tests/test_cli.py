@@ -86,12 +86,12 @@ def test_solve_one_problem_writes_result_lists_thread_and_resume_is_a_no_op(cli,
     assert result["problem_id"] == "builtin/0"
     assert result["hidden"]["passed"] is True
     assert "def reverse_string" in result["solution"]
-    assert set(result["tokens"]) >= {"architect", "dispatcher", "specialist"}
+    assert set(result["tokens"]) == {"specialist"}, "direct first: one plain call, no plan"
     for usage in result["tokens"].values():
         assert usage["calls"] >= 1 and usage["prompt_tokens"] > 0
     assert result["llm_calls"] == sum(u["calls"] for u in result["tokens"].values())
     assert result["attempts"] and result["attempts"][-1]["feedback"] == ""
-    assert [d["decision"] for d in result["decisions"]] == ["plan", "done"]
+    assert [d["decision"] for d in result["decisions"]] == ["direct", "done"]
     assert result["version"] == 1
     thread = result["thread_id"]
     assert str(path) in out.replace("\n", "")
@@ -115,6 +115,15 @@ def test_solve_one_problem_writes_result_lists_thread_and_resume_is_a_no_op(cli,
     assert "already finished" in out and "solved" in out
     assert call_count(tmp_path) == calls
     assert path.read_bytes() == before
+
+
+def test_always_plan_sends_every_task_through_the_architect_and_dispatcher(cli, tmp_path):
+    code, out = cli("solve", "--mock", "--problem", "0", "--always-plan")
+    assert code == 0, out
+    [path] = result_files(tmp_path)
+    result = json.loads(path.read_text())
+    assert set(result["tokens"]) == {"architect", "dispatcher", "specialist"}
+    assert [d["decision"] for d in result["decisions"]] == ["plan", "done"]
 
 
 def test_solve_all_with_limit_writes_a_batch_summary(cli, tmp_path):

@@ -5,7 +5,12 @@ from hi_moe.cli.main import main
 
 def test_costs_report_after_a_run(tmp_path, capsys):
     home = str(tmp_path)
-    assert main(["solve", "--mock", "--problem", "0", "--home", home, "--thread", "t1"]) == 0
+    assert (
+        main(
+            ["solve", "--mock", "--problem", "0", "--home", home, "--thread", "t1", "--always-plan"]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["costs", "t1", "--home", home]) == 0
     out = capsys.readouterr().out

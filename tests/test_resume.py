@@ -51,6 +51,7 @@ def next_nodes(home: Path, thread: str) -> tuple[str, ...]:
 
 
 ALWAYS_PLAN = ["architect", "dispatcher", "specialist"]
+PLANNED = ["--always-plan"]
 DIRECT_FIRST = ["--direct-first", "--mock-wrong-tries", "1"]
 """Adaptive depth: no plan; the dispatcher (the router is unsure of builtin/2), a first wrong
 answer, then its retry."""
@@ -59,8 +60,8 @@ answer, then its retry."""
 @pytest.mark.parametrize(
     ("flags", "kill_before", "finished_calls", "all_calls"),
     [
-        ([], "dispatcher", 1, ALWAYS_PLAN),
-        ([], "specialist", 2, ALWAYS_PLAN),
+        (PLANNED, "dispatcher", 1, ALWAYS_PLAN),
+        (PLANNED, "specialist", 2, ALWAYS_PLAN),
         (DIRECT_FIRST, "specialist", 2, ["dispatcher", "specialist", "specialist"]),
     ],
 )
@@ -112,7 +113,7 @@ def test_a_resumed_mock_counts_the_wrong_tries_its_thread_already_made(tmp_path)
     solve = subprocess.Popen(
         [*HI_MOE, "solve", "--mock", "--problem", "2", "--thread", thread,
          "--mock-wrong-tries", "1", "--mock-latency", str(LATENCY_S), "--home", str(home),
-         "--quiet"],
+         "--quiet", *PLANNED],
         env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + 120

@@ -29,13 +29,22 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_depth_option(parser: argparse.ArgumentParser) -> None:
-    """`--direct-first`: adaptive depth."""
-    parser.add_argument(
+    """`--direct-first` (the default) or `--always-plan`: adaptive depth or a plan for all."""
+    depth = parser.add_mutually_exclusive_group()
+    depth.add_argument(
         "--direct-first",
+        dest="direct_first",
         action="store_true",
         default=None,
-        help="adaptive depth: a single-part task's first attempt skips the architect's and "
-        "dispatcher's calls; a failure escalates (also HI_MOE_DIRECT_FIRST=1)",
+        help="adaptive depth (the default): a single-part task's first attempt is one plain "
+        "call, without the architect's or dispatcher's calls; a failure escalates",
+    )
+    depth.add_argument(
+        "--always-plan",
+        dest="direct_first",
+        action="store_false",
+        help="every task starts with the architect's plan and the dispatcher's call "
+        "(also HI_MOE_DIRECT_FIRST=0)",
     )
 
 
