@@ -101,7 +101,8 @@ class Subtask(BaseModel):
     """Interfaces of finished parts this subtask may call."""
     plain: bool = False
     """A direct first attempt: its first try is the plain single call (greedy, the prompt a
-    practitioner would write), so the hierarchy starts where a single call ends."""
+    practitioner would write), so the hierarchy starts where a single call ends; a dispatcher
+    asked because the router was unsure picks the specialist (model) only."""
 
 
 class Candidate(BaseModel):

@@ -137,7 +137,7 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
         routing_id=decision_id,
         dispatch=state.dispatches + 1,
         interfaces=relevant_interfaces(state, part, context.max_interfaces),
-        plain=direct,
+        plain=state.decision == "direct",
     )
     return {
         **llm_update(calls),

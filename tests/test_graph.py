@@ -81,7 +81,7 @@ def test_direct_first_asks_the_dispatcher_when_the_router_is_unsure(make_harness
     harness = make_harness()
     state = harness.solve("builtin/0", direct_first=True, direct_route_score=1.01)
     assert node_names(harness) == ["dispatcher", "python"]
-    assert "Subtask:" in harness.prompts("python")[0], "a dispatched try gets the specialist prompt"
+    assert "Subtask:" not in harness.prompts("python")[0], "the dispatcher picks, the try is plain"
     assert state.result is not None and state.result.status == "solved"
 
 
