@@ -87,4 +87,6 @@ def test_sdk_client_runs_a_problem_through_langgraph_dev(dev_server):
     result = state["values"]["result"]
     assert result["status"] == "solved"
     assert "def reverse_string" in result["solution"]
-    assert state["values"]["usage"]["by_tier"]["architect"]["calls"] == 1
+    decisions = [p["decision"] for p in state["values"]["progress"]]
+    assert decisions == ["direct", "done"], "adaptive depth: the architect's node made no call"
+    assert "architect" not in state["values"]["usage"]["by_tier"]
