@@ -131,7 +131,8 @@ def test_a_run_goes_to_the_end_on_an_endpoint_serving_the_modal_names(
     names = served_names(vllm_command(deploy_config({}, Context())))
     with FakeEndpoint(names, ScriptedModel(load_dataset("builtin"))) as endpoint:
         monkeypatch.setenv("HI_MOE_MODAL_URL", endpoint.base_url)
-        code = main(["solve", "--endpoint", "modal", "--problem", "0", "--home", str(tmp_path)])
+        command = ["solve", "--endpoint", "modal", "--problem", "0", "--always-plan"]
+        code = main([*command, "--home", str(tmp_path)])  # every tier asks under its name
         asked = {body["model"] for body in endpoint.requests}
     assert code == 0, capsys.readouterr().out
     [path] = (tmp_path / "results").glob("*.json")
