@@ -77,7 +77,12 @@ def test_unknown_model_names_fail_loudly(server, tmp_path):
 
 def test_hierarchy_runs_end_to_end_on_the_real_model(server, tmp_path):
     context = Context(
-        home=str(tmp_path), base_url=server.base_url, model=MODEL, max_retries=0, max_replans=1
+        home=str(tmp_path),
+        base_url=server.base_url,
+        model=MODEL,
+        max_retries=0,
+        max_replans=1,
+        direct_first=False,  # every tier calls the real model
     )
     with open_checkpointer(str(tmp_path / "checkpoints.sqlite")) as saver:
         state = run_thread(build_graph(saver), "real-1", context, {"problem_id": "builtin/14"})
