@@ -37,6 +37,11 @@ def is_literal(text: str) -> bool:
     return True
 
 
+def normalized(literal: str) -> str:
+    """A literal's text as Python writes it (no comment, canonical spacing and quotes)."""
+    return ast.unparse(ast.parse(literal, mode="eval"))
+
+
 def result_literal(text: str) -> str | None:
     """The Python literal a result text starts with, if only a comment, an explanation or a
     full stop follows it; for `expr = value` (worked arithmetic) the final value."""
@@ -45,11 +50,11 @@ def result_literal(text: str) -> str | None:
     if sentence.lower() in BOOLEANS:
         return BOOLEANS[sentence.lower()]
     if sentence != text and is_literal(sentence):
-        return ast.unparse(ast.parse(sentence, mode="eval"))  # `should return 16.` is 16
+        return normalized(sentence)  # `should return 16.` is 16
     for end in range(len(text), 0, -1):
         head, tail = text[:end].strip(), text[end:].strip()
         if head and (not tail or tail.startswith(ENDS_A_RESULT)) and is_literal(head):
-            return ast.unparse(ast.parse(head, mode="eval"))
+            return normalized(head)
     before, equals, after = text.rpartition(" = ")
     return result_literal(after) if equals and before else None
 
