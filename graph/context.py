@@ -97,9 +97,10 @@ class Context:
     """Interfaces of finished parts shown to a specialist (those its statement names)."""
 
     direct_first: bool = True
-    """Adaptive depth: a single-part task's first attempt goes straight to the router's
-    specialist (the plain single call), without the architect's plan or the dispatcher's call;
-    a failure escalates (monitor, reroute or replan) as usual. False: every task is planned."""
+    """Adaptive depth: the first attempt at each part goes straight to the router's specialist
+    (the plain single call, after the interfaces of finished parts it calls), without the
+    architect's plan or the dispatcher's call; a failure escalates (monitor, reroute or replan)
+    as usual. False: every task is planned."""
 
     direct_route_score: float = 0.6
     """With direct_first: the router's top score needed to skip the dispatcher's call."""

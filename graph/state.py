@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 Decision = Literal["plan", "direct", "continue", "replan", "reroute", "skip", "done", "give_up"]
-"""`direct`: a single-part task's first attempt, without the architect's and dispatcher's calls."""
+"""`direct`: a first attempt at the next parts, without the architect's and dispatcher's calls."""
 Signal = Literal["stuck", "drift", "surprise"]
 OutcomeStatus = Literal["success", "partial", "failed", "blocked"]
 
@@ -81,6 +81,9 @@ class Plan(BaseModel):
     goal: str
     strategy: str
     subgoals: list[Subgoal]
+    direct: bool = False
+    """Made without the architect's call for a direct first attempt: the first try at each of
+    its parts is the plain single call."""
 
 
 class Subtask(BaseModel):
@@ -100,9 +103,10 @@ class Subtask(BaseModel):
     interfaces: list[str] = Field(default_factory=list)
     """Interfaces of finished parts this subtask may call."""
     plain: bool = False
-    """A direct first attempt: its first try is the plain single call (greedy, the prompt a
-    practitioner would write), so the hierarchy starts where a single call ends; a dispatcher
-    asked because the router was unsure picks the specialist (model) only."""
+    """A direct first attempt at the part: its first try is the plain single call (greedy, the
+    prompt a practitioner would write, after the interfaces it may call), so the hierarchy
+    starts where a single call ends; a dispatcher asked because the router was unsure picks
+    the specialist (model) only."""
 
 
 class Candidate(BaseModel):

@@ -148,10 +148,10 @@ def routines_text(routines: list[Routine]) -> str:
     return fragment("architect.routines", routines=lines)
 
 
-def direct_plan(state: State, window: list[str]) -> dict:
+def direct_plan(state: State, window: list[str], version: int) -> dict:
     """The monitor chose a direct first attempt: the default plan, no LLM call."""
     assert state.task is not None
-    plan = plan_from_draft(None, state.task, window, version=1)
+    plan = plan_from_draft(None, state.task, window, version).model_copy(update={"direct": True})
     log.info("architect: direct first attempt at %s, no plan call", ", ".join(window))
     return {"plan": plan, "current_subgoal": plan.subgoals[0].id}
 
@@ -163,7 +163,7 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
     version = state.plan.version + 1 if state.plan else 1
     window = open_parts(state)[: context.plan_window]
     if state.decision == "direct":
-        return direct_plan(state, window)
+        return direct_plan(state, window, version)
     parts = [p for p in task.parts if p.name in window]
     named = [i for p in parts for i in relevant_interfaces(state, p, context.max_interfaces)]
     interfaces = list(dict.fromkeys(named))[: context.max_interfaces]

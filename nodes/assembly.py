@@ -69,17 +69,24 @@ def interface_line(code: str, statement: str, name: str) -> str:
         return f"def {name}(...)"
     returns = f" -> {ast.unparse(built.returns)}" if built.returns else ""
     signature = f"def {name}({ast.unparse(built.args)}){returns}"
-    specified = find_function(statement, name) or built
-    doc = (ast.get_docstring(specified) or "").strip().splitlines()
-    return f"{signature}: {doc[0][:CONTRACT_CHARS]}" if doc else signature
+    specified = contract_of(statement, name)
+    if not specified or specified.startswith("def "):
+        return signature
+    return f"{signature}: {specified}"
+
+
+def contract_of(statement: str, name: str) -> str:
+    """The first line of the docstring of `name` in `statement`, else of the statement itself
+    (a leading comment such as MBPP's "# Write a function to ...")."""
+    function = find_function(statement, name)
+    doc = ast.get_docstring(function) if function else None
+    lines = (doc or statement).strip().splitlines()
+    return lines[0].removeprefix("#").strip()[:CONTRACT_CHARS] if lines else ""
 
 
 def contract(part: Part) -> str:
     """A part's one-line contract: the first line of its docstring, else of its statement."""
-    function = find_function(part.statement, part.name)
-    doc = ast.get_docstring(function) if function else None
-    lines = (doc or part.statement).strip().splitlines()
-    return lines[0][:CONTRACT_CHARS] if lines else ""
+    return contract_of(part.statement, part.name)
 
 
 def relevant_interfaces(state: State, part: Part, limit: int) -> list[str]:

@@ -64,6 +64,12 @@ def candidates_for(state: State, part: str, scores: dict[str, float]) -> dict[st
     return {name: score / total for name, score in kept.items()}
 
 
+def first_direct_try(state: State) -> bool:
+    """The first attempt at a part of a direct plan (not a reroute): the plain single call."""
+    assert state.plan is not None
+    return state.plan.direct and state.decision in ("direct", "continue")
+
+
 def ask_dispatcher(
     state: State,
     subgoal: Subgoal,
@@ -104,11 +110,12 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
     router = router_for(fleet, context.fleet_path, context.router_dir)
     router_scores = candidates_for(state, part.name, router.score(text))
     calls = tier_calls(runtime, "dispatcher", context.dispatcher_model, context.temperature)
-    direct = (
-        state.decision == "direct" and max(router_scores.values()) >= context.direct_route_score
+    plain = first_direct_try(state)
+    confident = plain and max(router_scores.values()) >= context.direct_route_score
+    draft = (
+        None if confident else ask_dispatcher(state, subgoal, fleet, router_scores, calls, context)
     )
-    draft = None if direct else ask_dispatcher(state, subgoal, fleet, router_scores, calls, context)
-    if direct:
+    if confident:
         log.info("dispatcher: direct first attempt, the router's choice without a call")
     thread_id = current_thread_id()
     rerouted = state.decision == "reroute"
@@ -137,7 +144,7 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
         routing_id=decision_id,
         dispatch=state.dispatches + 1,
         interfaces=relevant_interfaces(state, part, context.max_interfaces),
-        plain=state.decision == "direct",
+        plain=plain,
     )
     return {
         **llm_update(calls),

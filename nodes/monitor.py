@@ -122,6 +122,8 @@ def next_step(state: State, skipping: str | None = None) -> Assessment:
     remaining = [p for p in open_parts(state) if p != skipping]
     if pending:
         return Assessment(["continue"], f"next part: {pending[0].part}")
+    if remaining and state.plan is not None and state.plan.direct:
+        return Assessment(["direct"], f"{len(remaining)} part(s) left: a direct first attempt")
     if remaining:
         return Assessment(["plan"], f"{len(remaining)} part(s) left beyond this plan")
     solved = len(solved_parts(state))
@@ -230,11 +232,11 @@ def decide(
 
 
 def opening(task: Task, context: Context) -> ProgressReport:
-    """A new task: plan it, or (adaptive depth) try a single part directly first."""
-    if context.direct_first and len(task.parts) == 1:
+    """A new task: plan it, or (adaptive depth) try its parts directly first."""
+    if context.direct_first:
         reason = (
-            "new single-part task: a first attempt without a plan or dispatch call; "
-            "a failure escalates"
+            f"new task of {len(task.parts)} part(s): a first attempt at each without a plan "
+            "or dispatch call; a failure escalates"
         )
         return ProgressReport(decision="direct", reason=reason, plan_version=0)
     return ProgressReport(decision="plan", reason="new task: ask for a plan", plan_version=0)

@@ -2,7 +2,8 @@
 
 It sees only its subtask, the part's statement and visible tests, the interfaces of finished
 parts, and on a retry its previous attempt with the failing tests' feedback. The first try of
-a direct attempt is the plain single call instead: the statement alone, greedy.
+a direct attempt is the plain single call instead: the statement (after the interfaces it may
+call), greedy.
 """
 
 from __future__ import annotations
@@ -29,6 +30,16 @@ def feedback_text(state: SpecialistInput, context: Context) -> str:
 def plain_try(state: SpecialistInput) -> bool:
     """The first try of a direct attempt: the plain single call, greedy."""
     return state.subtask.plain and state.try_index == 0
+
+
+def plain_statement(state: SpecialistInput) -> str:
+    """The part's statement, after the interfaces of finished parts it may call (as comments)."""
+    if not state.interfaces:
+        return state.part.statement
+    interfaces = "".join(f"# {line}\n" for line in state.interfaces)
+    return fragment("specialist.plain_interfaces", interfaces=interfaces).lstrip() + (
+        state.part.statement
+    )
 
 
 def specialist_messages(state: SpecialistInput, context: Context) -> list[BaseMessage]:
@@ -61,7 +72,7 @@ def node(state: SpecialistInput, runtime: Runtime[Context]) -> dict:
     specialist = load_fleet(context.fleet_path).get(state.specialist)
     if plain_try(state):
         temperature = GREEDY
-        messages = plain_prompt(state.kind, state.part.statement, context.prompt_token_cap)
+        messages = plain_prompt(state.kind, plain_statement(state), context.prompt_token_cap)
     else:
         temperature = retry_temperature(specialist.temperature, state.try_index, context)
         messages = specialist_messages(state, context)

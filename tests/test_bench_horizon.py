@@ -29,10 +29,11 @@ def test_hierarchy_prompts_stay_flat_while_the_single_context_grows(rows):
     assert abs(flatness(rows, "hierarchy")) <= 0.2
     assert flatness(rows, "single_context") > 1.0
     assert by["single_context", 4].max_prompt_tokens > by["hierarchy", 4].max_prompt_tokens
-    assert "architect" not in by["hierarchy", 1].max_prompt_by_tier  # one part: direct first
+    for k in (1, 4):  # direct first: every part is tried before any plan is asked for
+        assert "architect" not in by["hierarchy", k].max_prompt_by_tier
     for row in rows:  # the per-tier maxima explain the overall max
         assert max(row.max_prompt_by_tier.values()) == row.max_prompt_tokens
-    assert {"architect", "dispatcher", "specialist"} <= set(by["hierarchy", 4].max_prompt_by_tier)
+    assert "specialist" in by["hierarchy", 4].max_prompt_by_tier
     assert set(by["single_context", 4].max_prompt_by_tier) == {"single_context"}
 
 
@@ -41,7 +42,7 @@ def test_the_report_has_json_markdown_and_a_plot(rows, tmp_path):
     data = json.loads(paths["json"].read_text())
     assert data["model"] == "scripted mock" and len(data["rows"]) == 4
     markdown = paths["markdown"].read_text()
-    assert "| hierarchy | 4 |" in markdown and "- hierarchy, k=4: architect " in markdown
+    assert "| hierarchy | 4 |" in markdown and "- hierarchy, k=4: dispatcher " in markdown
     assert paths["png"].read_bytes()[:4] == b"\x89PNG"
 
 

@@ -20,6 +20,7 @@ from graph.state import (
 from hi_moe.llm.fake.scripted_model import ScriptedModel
 from hi_moe.llm.prompting import plain_prompt
 from hi_moe.problems.datasets import get_problem, load_dataset
+from hi_moe.problems.mbpp_pro import read_mbpp_pro
 from hi_moe.problems.projects import get_project
 
 
@@ -85,10 +86,47 @@ def test_direct_first_asks_the_dispatcher_when_the_router_is_unsure(make_harness
     assert state.result is not None and state.result.status == "solved"
 
 
-def test_multi_part_tasks_are_planned_even_with_direct_first(make_harness):
+def test_direct_first_tries_each_part_plain_with_the_interfaces_it_calls(make_harness):
+    """A two-part task (MBPP Pro): no plan or dispatch call; the second part's plain prompt
+    shows the first part's interface, as comments before its statement."""
+    project = read_mbpp_pro()[0]
+    harness = make_harness(problems=[project])
+    state = harness.solve(project.visible_task(), direct_first=True, direct_route_score=0.0)
+    assert state.result is not None and state.result.status == "solved"
+    assert len(node_names(harness)) == 2
+    assert not harness.prompts("architect") and not harness.prompts("dispatcher")
+    assert [p.decision for p in state.progress] == ["direct", "continue", "done"]
+    assert state.plan is not None and state.plan.direct
+    first, second = harness.prompts()
+    assert "Already implemented" not in first
+    interface = "# def similar_elements(test_tup1, test_tup2): Write a function to find the shared"
+    assert interface in second and second.index(interface) < second.index("def shared_elements")
+
+
+def test_direct_first_takes_window_after_window_directly(make_harness):
     harness = make_harness(problems=[get_project("bundle/2")])
-    state = harness.solve("bundle/2", direct_first=True)
-    assert state.progress[0].decision == "plan" and harness.prompts("architect")
+    state = harness.solve("bundle/2", direct_first=True, direct_route_score=0.0, plan_window=1)
+    assert [p.decision for p in state.progress] == ["direct", "direct", "done"]
+    assert not harness.prompts("architect") and not harness.prompts("dispatcher")
+    assert state.plan is not None and state.plan.direct and state.plan.version == 2
+
+
+def test_a_failed_part_of_a_direct_plan_escalates_and_the_next_part_is_tried_plain(make_harness):
+    """Each part fails its plain try and its retry, is rerouted (a dispatcher call, the
+    specialist prompt) and solved; the second part still opens with its plain try."""
+    project = get_project("bundle/2")
+    harness = make_harness(wrong_tries=2, problems=[project])
+    state = harness.solve(
+        "bundle/2", direct_first=True, direct_route_score=0.0, max_retries=1, max_replans=0
+    )
+    decisions = [p.decision for p in state.progress]
+    assert decisions == ["direct", "reroute", "continue", "reroute", "done"]
+    assert len(harness.prompts("dispatcher")) == 2 and not harness.prompts("architect")
+    second = project.parts[1].entry_point
+    tries = [r for r in harness.endpoint.requests if second in r["messages"][-1]["content"]]
+    tries = [r for r in tries if r["model"] not in ("dispatcher", "monitor")]
+    assert tries[0]["temperature"] == 0.0 and "CONFIDENCE" not in tries[0]["messages"][0]["content"]
+    assert all("CONFIDENCE" in r["messages"][0]["content"] for r in tries[1:])
 
 
 def test_math_problem_routes_to_the_math_specialist(make_harness):

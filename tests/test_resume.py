@@ -142,7 +142,7 @@ PROJECT = "project/text-stats"
 
 
 def solve_command(home: Path, thread: str, latency_s: float) -> list[str]:
-    return [*HI_MOE, "solve", "--mock", "--problem", PROJECT, "--thread", thread,
+    return [*HI_MOE, "solve", "--mock", "--always-plan", "--problem", PROJECT, "--thread", thread,
             "--mock-latency", str(latency_s), "--home", str(home), "--quiet"]  # fmt: skip
 
 

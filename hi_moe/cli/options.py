@@ -36,7 +36,7 @@ def add_depth_option(parser: argparse.ArgumentParser) -> None:
         dest="direct_first",
         action="store_true",
         default=None,
-        help="adaptive depth (the default): a single-part task's first attempt is one plain "
+        help="adaptive depth (the default): the first attempt at each part is one plain "
         "call, without the architect's or dispatcher's calls; a failure escalates",
     )
     depth.add_argument(
