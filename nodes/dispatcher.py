@@ -1,5 +1,9 @@
 """Routing Dispatcher: turns the current subgoal into a subtask and picks its specialist(s).
 
+On the first try of a direct attempt it makes no call when the router is confident, or when
+every candidate runs on the same weights (the embedded model without adapters): the plain try
+uses neither its objective nor, then, its choice of model.
+
 The embedding router scores every specialist against the subtask; the dispatcher model may
 name one specialist too (constrained to the fleet by the JSON schema), which adds
 `dispatcher_weight` to that specialist's score before renormalising. The routing mode then
@@ -26,6 +30,7 @@ from graph.state import (
     Subgoal,
     Subtask,
 )
+from hi_moe.adapters.meta import one_served_model
 from hi_moe.llm.prompting import fragment, render
 from hi_moe.llm.tier_calls import TierCalls
 from hi_moe.routing.fleet import Fleet, load_fleet
@@ -111,11 +116,14 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
     router_scores = candidates_for(state, part.name, router.score(text))
     calls = tier_calls(runtime, "dispatcher", context.dispatcher_model, context.temperature)
     plain = first_direct_try(state)
-    confident = plain and max(router_scores.values()) >= context.direct_route_score
-    draft = (
-        None if confident else ask_dispatcher(state, subgoal, fleet, router_scores, calls, context)
+    settled = plain and (
+        max(router_scores.values()) >= context.direct_route_score
+        or one_served_model(context, router_scores)
     )
-    if confident:
+    draft = (
+        None if settled else ask_dispatcher(state, subgoal, fleet, router_scores, calls, context)
+    )
+    if settled:
         log.info("dispatcher: direct first attempt, the router's choice without a call")
     thread_id = current_thread_id()
     rerouted = state.decision == "reroute"

@@ -42,7 +42,7 @@ def test_the_report_has_json_markdown_and_a_plot(rows, tmp_path):
     data = json.loads(paths["json"].read_text())
     assert data["model"] == "scripted mock" and len(data["rows"]) == 4
     markdown = paths["markdown"].read_text()
-    assert "| hierarchy | 4 |" in markdown and "- hierarchy, k=4: dispatcher " in markdown
+    assert "| hierarchy | 4 |" in markdown and "- hierarchy, k=4: specialist " in markdown
     assert paths["png"].read_bytes()[:4] == b"\x89PNG"
 
 

@@ -52,6 +52,16 @@ def specialist_adapters(context: Context) -> dict[str, str | None]:
     }
 
 
+def one_served_model(context: Context, names: Iterable[str]) -> bool:
+    """The specialists `names` all run on the same weights: the embedded server's base model
+    with the same adapter (or none) for each. Another endpoint may serve every model name as
+    its own adapter, so there it is never assumed."""
+    if context.endpoint != "local":
+        return False
+    adapters = specialist_adapters(context)
+    return len({adapters[name] for name in names}) <= 1
+
+
 def file_sha256(path: Path) -> str:
     """SHA-256 of a file, cached by path, size and modification time."""
     stat = path.stat()
