@@ -47,6 +47,8 @@ class Part(BaseModel):
     visible_tests: list[TestCase] = Field(default_factory=list)
     source_id: str = ""
     """The problem id this part comes from (bundles and projects), so caches can avoid it."""
+    calls: list[str] = Field(default_factory=list)
+    """Functions of other parts its statement says it must call: a visible check too."""
 
 
 class Task(BaseModel):

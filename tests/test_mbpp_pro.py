@@ -4,10 +4,12 @@ import json
 
 import pytest
 
+from graph.state import Candidate
 from hi_moe.problems.datasets import load_dataset
 from hi_moe.problems.grading import grade
 from hi_moe.problems.mbpp_pro import read_mbpp_pro
 from hi_moe.problems.problem import ProblemError
+from hi_moe.sandbox.visible import check_code
 
 TASKS = load_dataset("mbpp-pro")
 
@@ -22,6 +24,7 @@ def test_every_task_is_a_base_part_then_a_new_part_with_the_hidden_test():
     assert new.statement.startswith("# It must call `similar_elements` (the first function).\n")
     task = first.visible_task()
     assert [p.visible_tests for p in task.parts] == [[], []]
+    assert [p.calls for p in task.parts] == [[], ["similar_elements"]]
     assert "assert" not in task.statement + "".join(p.statement for p in task.parts)
 
 
@@ -30,6 +33,29 @@ def test_the_references_pass_and_the_base_alone_fails(task):
     base, new = task.parts
     assert grade(task, base.reference + "\n\n" + new.reference).passed
     assert not grade(task, base.reference).passed
+
+
+NOT_CALLING = "def shared_elements(lists):\n    return ()\n"
+VIA_A_HELPER = (
+    "def pair(a, b):\n    return similar_elements(a, b)\n\n"
+    "def shared_elements(lists):\n    return pair(lists[0], lists[1]) if lists else ()\n"
+)
+ONLY_ITSELF = "def similar_elements(a, b):\n    return similar_elements(b, a)\n\n" + NOT_CALLING
+
+
+@pytest.mark.parametrize(
+    ("code", "passes"), [(NOT_CALLING, False), (VIA_A_HELPER, True), (ONLY_ITSELF, False)]
+)
+def test_the_new_part_must_call_the_base_part_as_its_statement_says(code, passes):
+    """A visible check every system gets: the code calls the base function somewhere outside
+    that function's own definition."""
+    new = TASKS[0].visible_task().parts[1]
+    base = "def similar_elements(a, b):\n    return tuple(set(a) & set(b))\n\n"
+    candidate = Candidate(subgoal_id=1, try_index=0, specialist="python", code=code)
+    attempt = check_code(candidate, new, base, timeout_s=10.0)
+    assert attempt.ran_ok and attempt.tests_total == 1 and attempt.passed_all == passes
+    if not passes:
+        assert "`shared_elements` does not call `similar_elements`" in attempt.feedback
 
 
 def test_a_malformed_task_names_its_place_and_field(tmp_path):

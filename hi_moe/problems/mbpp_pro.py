@@ -4,8 +4,9 @@ Each task is a `Project` of two parts: the base function (`raw_problem`), then a
 that must call it (`new_problem`), whose statement gets one line naming the function it calls (so
 the part shows its dependency, and the hierarchy hands that part the base part's interface).
 `test_code` (asserts on the new function) is the hidden test of the second part; the statements
-show no examples, so neither part has visible tests. The reference solutions serve the scripted
-mock only.
+show no examples, so neither part has visible tests. The one visible check is the statement's
+own: the new function must call the base one (`Part.calls`), checked for every system alike.
+The reference solutions serve the scripted mock only.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def part_of(
         statement = f"# It must call `{calls}` (the first function).\n{statement}"
     return Problem(id=part_id, title=name, domain="mbpp-pro", statement=statement,
                    entry_point=name, reference=statement + raw[solution],
-                   hidden_check=check)  # fmt: skip
+                   hidden_check=check, calls=[calls] if calls else [])  # fmt: skip
 
 
 def to_project(raw: dict, where: str) -> Project:

@@ -42,6 +42,8 @@ class Problem(BaseModel):
     """HumanEval style: trusted code defining `check(candidate)` (and any helpers it calls)."""
     answer: str | None = None
     """Math problems: the numeric answer the printed output must equal."""
+    calls: list[str] = Field(default_factory=list)
+    """A part of a project: functions of other parts its statement says it must call."""
 
     def visible_task(self) -> Task:
         """The view the graph may see: statement and visible tests only."""

@@ -40,6 +40,7 @@ class Project(BaseModel):
                 statement=p.statement,
                 visible_tests=p.visible_tests,
                 source_id=p.id,
+                calls=p.calls,
             )
             for p in self.parts
         ]

@@ -3,6 +3,8 @@ record of an answer (tests passed, whether it ran, feedback for a retry)."""
 
 from __future__ import annotations
 
+import ast
+
 from graph.state import Attempt, Candidate, Part
 from hi_moe.sandbox.checks import check_function, numeric_answer, run_program
 
@@ -27,18 +29,39 @@ def check_math(candidate: Candidate, timeout_s: float) -> Attempt:
     )
 
 
+def uncalled(code: str, names: list[str]) -> list[str]:
+    """The functions of `names` that no code outside their own definition calls."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return list(names)
+    called = set()
+    for node in tree.body:
+        for call in ast.walk(node):
+            if isinstance(call, ast.Call) and isinstance(call.func, ast.Name):
+                own = isinstance(node, ast.FunctionDef) and node.name == call.func.id
+                if not own:
+                    called.add(call.func.id)
+    return [name for name in names if name not in called]
+
+
 def check_code(candidate: Candidate, part: Part, module: str, timeout_s: float) -> Attempt:
+    """The part's visible tests on the module with the candidate, plus one check per function
+    its statement says it must call."""
     code = module + candidate.code
     report = check_function(code, part.name, part.visible_tests, timeout_s)
+    missing = uncalled(candidate.code, part.calls)
     if not report.ran_ok:
         feedback = f"the code failed to run: {report.error}"
     else:
         failing = [r for r in report.results if r.status != "passed"]
-        feedback = "\n".join(f"{r.call}: {r.status}: {r.message}" for r in failing[:3])
+        lines = [f"{r.call}: {r.status}: {r.message}" for r in failing[:3]]
+        lines += [f"`{part.name}` does not call `{name}` as its statement says" for name in missing]
+        feedback = "\n".join(lines)
     return Attempt(
         **candidate.model_dump(),
-        tests_passed=report.passed,
-        tests_total=len(part.visible_tests),
+        tests_passed=report.passed + len(part.calls) - len(missing),
+        tests_total=len(part.visible_tests) + len(part.calls),
         ran_ok=report.ran_ok,
         feedback=feedback[:FEEDBACK_CHARS],
     )
