@@ -36,7 +36,8 @@ def test_bench_without_a_suite_writes_one_report_with_every_suite(tmp_path, caps
     assert model["problem_ids"] == ["HumanEval/0"] and not model["interrupted"]
     runs = {r["system"]: r for r in model["runs"]}
     assert set(runs) == {"baseline", "hierarchy"}
-    assert runs["baseline"]["calls"] == 1 and runs["hierarchy"]["calls"] > 1
+    # Adaptive depth: a problem the scripted model answers right costs the hierarchy one call.
+    assert runs["baseline"]["calls"] == 1 and runs["hierarchy"]["calls"] == 1
     for run in runs.values():
         assert run["passed"] and run["prompt_tokens"] > 0 and run["completion_tokens"] > 0
     assert "| baseline | 1 | 100.0%" in section(markdown, "model")

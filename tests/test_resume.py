@@ -53,8 +53,8 @@ def next_nodes(home: Path, thread: str) -> tuple[str, ...]:
 ALWAYS_PLAN = ["architect", "dispatcher", "specialist"]
 PLANNED = ["--always-plan"]
 DIRECT_FIRST = ["--direct-first", "--mock-wrong-tries", "1"]
-"""Adaptive depth: no plan; the dispatcher (the router is unsure of builtin/2), a first wrong
-answer, then its retry."""
+"""Adaptive depth: no plan and no dispatcher call (every specialist is the same embedded model),
+a first wrong answer, then its retry."""
 
 
 @pytest.mark.parametrize(
@@ -62,7 +62,7 @@ answer, then its retry."""
     [
         (PLANNED, "dispatcher", 1, ALWAYS_PLAN),
         (PLANNED, "specialist", 2, ALWAYS_PLAN),
-        (DIRECT_FIRST, "specialist", 2, ["dispatcher", "specialist", "specialist"]),
+        (DIRECT_FIRST, "specialist", 1, ["specialist", "specialist"]),
     ],
 )
 def test_killed_run_resumes_without_repeating_finished_calls(
