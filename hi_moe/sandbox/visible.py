@@ -31,6 +31,8 @@ def check_math(candidate: Candidate, timeout_s: float) -> Attempt:
 
 def uncalled(code: str, names: list[str]) -> list[str]:
     """The functions of `names` that no code outside their own definition calls."""
+    if not names:
+        return []
     try:
         tree = ast.parse(code)
     except SyntaxError:
