@@ -90,6 +90,7 @@ def test_two_part_tasks_run_offline_and_no_prompt_holds_a_hidden_test(
     assert main(args) == 0
     out = capsys.readouterr().out
     assert all(f"| {system} | 3 | 100.0%" in out for system in compare.SYSTEMS)
+    assert "left out 24 tasks whose new statement repeats" in out
     text = "\n".join(prompts)
     for task in load_dataset("mbpp-pro")[:3]:
         assert all(part.statement.strip()[:60] in text for part in task.parts)

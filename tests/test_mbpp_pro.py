@@ -5,9 +5,9 @@ import json
 import pytest
 
 from graph.state import Candidate
-from hi_moe.problems.datasets import load_dataset
+from hi_moe.problems.datasets import compared_tasks, load_dataset
 from hi_moe.problems.grading import grade
-from hi_moe.problems.mbpp_pro import read_mbpp_pro
+from hi_moe.problems.mbpp_pro import names_its_function, read_mbpp_pro
 from hi_moe.problems.problem import ProblemError
 from hi_moe.sandbox.visible import check_code
 
@@ -26,6 +26,20 @@ def test_every_task_is_a_base_part_then_a_new_part_with_the_hidden_test():
     assert [p.visible_tests for p in task.parts] == [[], []]
     assert [p.calls for p in task.parts] == [[], ["similar_elements"]]
     assert "assert" not in task.statement + "".join(p.statement for p in task.parts)
+
+
+def test_tasks_whose_statements_never_name_the_tested_function_are_left_out():
+    """In 24 tasks the new statement repeats the base signature; the name the hidden test
+    calls is in the reference alone, so compare leaves them out and names them."""
+    tasks, left_out = compared_tasks("mbpp-pro", limit=100)
+    assert len(left_out) == 24
+    assert left_out[:7] == [f"mbpp-pro/{n}" for n in (19, 36, 41, 47, 69, 75, 82)]
+    assert len(tasks) == 100 and all(names_its_function(t) for t in tasks)
+    assert tasks[-1].id == "mbpp-pro/108" and "mbpp-pro/19" not in {t.id for t in tasks}
+    nineteen = next(t for t in TASKS if t.id == "mbpp-pro/19")
+    statements = "".join(p.statement for p in nineteen.parts)
+    assert "total_count_Substrings(" in nineteen.parts[1].hidden_check
+    assert "total_count_Substrings" not in statements
 
 
 @pytest.mark.parametrize("task", TASKS[:5], ids=lambda t: t.id)

@@ -134,7 +134,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise UserError("--concurrency must be at least 1")
     systems = compare.parse_systems(args.systems)
     context = make_context(args)
-    problems = compared_tasks(args.dataset, args.limit)
+    problems, left_out = compared_tasks(args.dataset, args.limit)
+    if left_out:
+        console.print(
+            f"left out {len(left_out)} tasks whose new statement repeats the base function's "
+            f"signature (the function the hidden test calls is named in no statement): "
+            f"{', '.join(left_out)}"
+        )
     tag = Path(args.dataset).stem if args.dataset.endswith((".json", ".jsonl")) else args.dataset
     tag = tag.replace("/", "-") + (f"-adapters-{args.adapters}" if args.adapters else "")
     run_id = args.run_id or f"compare-{tag}-{int(time.time())}"

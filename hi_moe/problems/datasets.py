@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from hi_moe.problems.mbpp_pro import is_mbpp_pro_file, read_mbpp_pro
+from hi_moe.problems.mbpp_pro import is_mbpp_pro_file, names_its_function, read_mbpp_pro
 from hi_moe.problems.problem import (
     DATASETS_DIR,
     Problem,
@@ -73,10 +73,17 @@ def single_problems(name: str, command: str, limit: int | None = None) -> list[P
     return first(singles, limit)
 
 
-def compared_tasks(name: str, limit: int | None = None) -> list[Problem | Project]:
-    """The first `limit` tasks `hi-moe compare` evaluates: single problems or two-part tasks."""
+def compared_tasks(
+    name: str, limit: int | None = None
+) -> tuple[list[Problem | Project], list[str]]:
+    """The first `limit` tasks `hi-moe compare` evaluates (single problems or two-part tasks),
+    and the ids of the two-part tasks left out because their statements never name the function
+    the hidden test calls."""
     refuse_projects(name, "compare")
-    return first(load_dataset(name), limit)
+    tasks = load_dataset(name)
+    left_out = [t.id for t in tasks if isinstance(t, Project) and not names_its_function(t)]
+    answerable = [t for t in tasks if t.id not in left_out]
+    return first(answerable, limit), left_out
 
 
 def get_problem(ref: str, dataset: str = "builtin") -> Problem | Project:

@@ -7,6 +7,10 @@ the part shows its dependency, and the hierarchy hands that part the base part's
 show no examples, so neither part has visible tests. The one visible check is the statement's
 own: the new function must call the base one (`Part.calls`), checked for every system alike.
 The reference solutions serve the scripted mock only.
+
+In 24 of the 378 shipped tasks the new statement repeats the base signature, and the function
+the hidden test calls is named only in the reference solution: no answer can pass them, so
+`hi-moe compare` leaves them out (`names_its_function`) and says which.
 """
 
 from __future__ import annotations
@@ -69,6 +73,13 @@ def to_project(raw: dict, where: str) -> Project:
                   check)  # fmt: skip
     return Project(id=task_id, title=new.title, statement=OVERVIEW, parts=[base, new],
                    domain="mbpp-pro")  # fmt: skip
+
+
+def names_its_function(task: Project) -> bool:
+    """False where the new part asks for the base part's function again (the name the hidden
+    test calls appears in no statement)."""
+    base, new = task.parts
+    return base.entry_point != new.entry_point
 
 
 def read_mbpp_pro(path: Path = MBPP_PRO_FILE) -> list[Project]:
