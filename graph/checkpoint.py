@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -21,6 +21,7 @@ from hi_moe.errors import UserError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 SAVER_TABLES = {"checkpoints", "writes", VALUES_TABLE}
+JOURNAL_SUFFIXES = ("-wal", "-shm", "-journal")
 
 
 def state_serializer() -> JsonPlusSerializer:
@@ -48,11 +49,16 @@ def check_sqlite_file(path: Path) -> None:
     with path.open("rb") as handle:
         if handle.read(16) != SQLITE_MAGIC:
             raise CheckpointError(f"checkpoint file {path} is not a SQLite database")
+    journals = [path.with_name(path.name + suffix) for suffix in JOURNAL_SUFFIXES]
+    made = [journal for journal in journals if not journal.exists()]
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
             conn.execute("PRAGMA quick_check").fetchone()
     except sqlite3.DatabaseError as exc:
+        # A header that claims WAL mode makes even a read-only connection create its journals.
+        for journal in made:
+            journal.unlink(missing_ok=True)
         raise CheckpointError(f"checkpoint file {path} is corrupt: {exc}") from exc
     # Only another program's tables make it foreign: a store being set up holds some of ours.
     foreign = {t for t in tables if not t.startswith("sqlite_")} - SAVER_TABLES

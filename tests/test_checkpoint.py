@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import sqlite3
 import time
 import uuid
@@ -37,6 +38,11 @@ def test_new_sqlite_file_is_created_with_the_saver_tables(tmp_path):
         assert list(saver.list({"configurable": {"thread_id": "nothing"}})) == []
 
 
+GARBAGE = random.Random(0).randbytes(4096)
+"""Fixed bytes: a header whose version bytes happen to say WAL (1 in 65,536 random draws) makes
+SQLite create journal files, the case the WAL header below pins."""
+
+
 def test_empty_file_is_accepted_as_new(tmp_path):
     path = tmp_path / "empty.sqlite"
     path.touch()
@@ -48,11 +54,12 @@ def test_empty_file_is_accepted_as_new(tmp_path):
 @pytest.mark.parametrize(
     ("content", "reason"),
     [
-        (os.urandom(4096), "not a SQLite database"),
-        (b"SQLite format 3\x00" + os.urandom(4096), "corrupt"),
+        (GARBAGE, "not a SQLite database"),
+        (b"SQLite format 3\x00" + GARBAGE, "corrupt"),
+        (b"SQLite format 3\x00\x10\x00\x02\x02" + GARBAGE, "corrupt"),
         (b"just some text\n", "not a SQLite database"),
     ],
-    ids=["random-bytes", "sqlite-header-then-garbage", "text"],
+    ids=["random-bytes", "sqlite-header-then-garbage", "wal-header-then-garbage", "text"],
 )
 def test_corrupt_file_raises_and_is_untouched(tmp_path, content, reason):
     path = tmp_path / "broken.sqlite"
