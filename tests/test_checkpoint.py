@@ -39,8 +39,8 @@ def test_new_sqlite_file_is_created_with_the_saver_tables(tmp_path):
 
 
 GARBAGE = random.Random(0).randbytes(4096)
-"""Fixed bytes: a header whose version bytes happen to say WAL (1 in 65,536 random draws) makes
-SQLite create journal files, the case the WAL header below pins."""
+"""Fixed bytes: a random header whose write-version byte happens to say WAL (about 1 draw in
+256) makes SQLite create journal files, the case the WAL header below pins."""
 
 
 def test_empty_file_is_accepted_as_new(tmp_path):
