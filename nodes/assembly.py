@@ -30,13 +30,6 @@ def solved_others(state: State, exclude: str) -> list[OutcomeReport]:
     return [o for o in solved if o.part != exclude]
 
 
-def checked_others(state: State, exclude: str) -> set[str]:
-    """The solved parts but `exclude` whose code passed visible checks: a later part's copy of
-    their function is dropped. A part no check verified (MBPP Pro's base function) yields to a
-    later part's copy, written with more of the task in view, as in one context."""
-    return {o.part for o in solved_others(state, exclude) if o.tests_total > 0}
-
-
 def solved_module(state: State, exclude: str) -> str:
     """The code of every solved part but `exclude`: what a new part's code runs beside."""
     return "".join(f"{o.code.strip()}\n\n" for o in solved_others(state, exclude))
@@ -44,7 +37,7 @@ def solved_module(state: State, exclude: str) -> str:
 
 def without_functions(code: str, names: set[str]) -> str:
     """`code` without its top-level definitions of `names`: a part that rewrites a function
-    another part already built and verified keeps calling the built one."""
+    another part already built (and verified) keeps calling the built one."""
     try:
         tree = ast.parse(code)
     except SyntaxError:

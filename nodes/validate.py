@@ -1,8 +1,7 @@
 """Validator: runs every candidate of the round against the part's visible tests.
 
 A candidate runs beside the code of the parts already solved, so a part may call them; its own
-copies of their functions are dropped where visible checks verified the built ones, and kept
-(defined later, so they win) where nothing did.
+copies of their functions are dropped (the built ones stay).
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from langgraph.runtime import Runtime
 from graph.context import Context
 from graph.state import Attempt, Candidate, State
 from hi_moe.sandbox.visible import check_code, check_math
-from nodes.assembly import checked_others, solved_module, without_functions
+from nodes.assembly import solved_module, solved_others, without_functions
 from nodes.runtime import context_of
 
 
@@ -24,7 +23,7 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
     timeout = context_of(runtime).test_timeout_s
     part = task.part(state.subtask.part)
     module = solved_module(state, exclude=part.name)
-    built = checked_others(state, exclude=part.name)
+    built = {o.part for o in solved_others(state, exclude=part.name)}
 
     def check(candidate: Candidate) -> Attempt:
         if task.kind == "math":

@@ -37,53 +37,25 @@ def test_a_project_is_built_part_by_part_and_later_parts_see_earlier_interfaces(
     assert interfaces[0].startswith(f"def {first}(") and ": " in interfaces[0]
 
 
-def rewriting_model(task, base_code: str, wrong_base: str = ""):
-    """The scripted model, with `base_code` put before its answer to the second part and
-    `wrong_base` (if any) given as the answer to the first."""
-    scripted = ScriptedModel([task])
+def test_a_later_part_that_rewrites_a_built_function_keeps_the_built_one(make_harness):
+    task = get_problem("mbpp-pro/0")
     base, new = (p.entry_point for p in task.parts)
+    scripted = ScriptedModel([task])
+    wrong_base = f"def {base}(a, b):\n    return ()\n\n"
 
-    def answer(model, messages, response_format):
+    def rewriting(model, messages, response_format):
         reply = scripted(model, messages, response_format)
-        asked = str(messages[-1]["content"])
-        if f"`{new}` exactly" in asked:
-            return reply.replace("```python\n", "```python\n" + base_code, 1)
-        if wrong_base and f"`{base}` exactly" in asked:
-            return f"```python\n{wrong_base}```\nCONFIDENCE: 0.9"
-        return reply
+        asks_new = f"`{new}` exactly" in str(messages[-1]["content"])
+        return reply.replace("```python\n", "```python\n" + wrong_base, 1) if asks_new else reply
 
-    return answer
-
-
-def test_a_later_part_that_rewrites_a_checked_function_keeps_the_built_one(make_harness):
-    """HumanEval/0's function passed its visible tests; the second part's copy is dropped."""
-    task = humaneval_bundle(2)
-    base = task.parts[0].entry_point
-    wrong_base = f"def {base}(numbers, threshold):\n    return None\n\n"
-    harness = make_harness(rewriting_model(task, wrong_base), problems=[task])
+    harness = make_harness(rewriting, problems=[task])
     state = harness.solve(task.id)
-    assert state.result is not None and state.result.status == "solved"
-    assert "return None\n" not in state.result.solution
+    assert state.result is not None
+    prompts = specialist_prompts(harness)
+    assert f"call `{base}`" in prompts[-1] and f"- def {base}(" in prompts[-1]
+    assert "return ()\n\n" not in state.result.solution
     assert state.result.solution.count(f"def {base}(") == 1
     assert grade(task, state.result.solution).passed
-
-
-def test_a_later_part_that_rewrites_an_unchecked_function_replaces_it(make_harness):
-    """MBPP Pro's base part has no visible tests, so a wrong base passes; the second part,
-    written with the whole task in view, rewrites it right, and its copy is the one that runs."""
-    task = get_problem("mbpp-pro/0")
-    base, new = task.parts
-    wrong_base = f"def {base.entry_point}(a, b):\n    return ()\n"
-    model = rewriting_model(task, base.reference + "\n\n", wrong_base)
-    harness = make_harness(model, problems=[task])
-    state = harness.solve(task.id)
-    assert state.result is not None and state.result.status == "solved"
-    prompts = specialist_prompts(harness)
-    assert f"call `{base.entry_point}`" in prompts[-1]
-    solution = state.result.solution
-    assert solution.count(f"def {base.entry_point}(") == 2
-    assert solution.index("return ()") < solution.rindex(f"def {base.entry_point}(")
-    assert grade(task, solution).passed
 
 
 def test_the_architect_plans_one_window_of_parts_at_a_time(make_harness):
