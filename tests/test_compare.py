@@ -60,12 +60,21 @@ def test_compare_runs_only_the_systems_asked_for(tmp_path, capsys):
     assert len(json.loads((tmp_path / "compare" / "two.json").read_text())["rows"]) == 4
 
 
+def test_compare_skip_starts_after_the_first_problems(tmp_path, capsys):
+    args = ["compare", "--mock", "--skip", "1", "--limit", "2", "--home", str(tmp_path)]
+    assert main([*args, "--run-id", "later", "--systems", "baseline,hierarchy"]) == 0
+    rows = json.loads((tmp_path / "compare" / "later.json").read_text())["rows"]
+    assert {r["problem_id"] for r in rows} == {p.id for p in load_dataset("builtin")[1:3]}
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
         (["--systems", "baseline,nope"], "unknown system 'nope' in --systems"),
         (["--systems", "best-of-n"], "best-of-n spends the hierarchy's tokens"),
         (["--limit", "0"], "--limit must be at least 1, not 0"),
+        (["--skip", "-1"], "--skip must be from 0 to 24 (builtin has 25 tasks to compare), not -1"),
+        (["--skip", "25"], "--skip must be from 0 to 24 (builtin has 25 tasks to compare), not 25"),
     ],
 )
 def test_compare_bad_input_is_one_clear_error(tmp_path, capsys, extra, message):

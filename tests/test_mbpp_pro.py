@@ -42,6 +42,13 @@ def test_tasks_whose_statements_never_name_the_tested_function_are_left_out():
     assert "total_count_Substrings" not in statements
 
 
+def test_skip_continues_where_the_first_tasks_end():
+    """`--skip 100` starts at the task after the first 100 answerable ones: a held-out set."""
+    held_out, _ = compared_tasks("mbpp-pro", limit=50, skip=100)
+    assert [t.id for t in held_out[:1] + held_out[-1:]] == ["mbpp-pro/109", "mbpp-pro/162"]
+    assert len(held_out) == 50 and all(names_its_function(t) for t in held_out)
+
+
 @pytest.mark.parametrize("task", TASKS[:5], ids=lambda t: t.id)
 def test_the_references_pass_and_the_base_alone_fails(task):
     base, new = task.parts

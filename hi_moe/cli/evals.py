@@ -53,6 +53,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "hierarchy's tokens per problem (default: all)",
     )
     compare_parser.add_argument("--limit", type=int, help="only the first N problems")
+    compare_parser.add_argument(
+        "--skip", type=int, default=0,
+        help="start after the first N problems, e.g. to confirm on problems not tuned on "
+        "(default: 0)",
+    )  # fmt: skip
     compare_parser.add_argument("--concurrency", type=int, default=1, help="problems at a time")
     compare_parser.add_argument("--mock", action="store_true", help="use the scripted fake model")
     compare_parser.add_argument(
@@ -134,7 +139,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise UserError("--concurrency must be at least 1")
     systems = compare.parse_systems(args.systems)
     context = make_context(args)
-    problems, left_out = compared_tasks(args.dataset, args.limit)
+    problems, left_out = compared_tasks(args.dataset, args.limit, args.skip)
     if left_out:
         console.print(
             f"left out {len(left_out)} tasks whose new statement repeats the base function's "
@@ -163,7 +168,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
             return EXIT_INTERRUPTED
     if summaries:
         print_report(compare_report.render(summaries))
-        title = f"{args.dataset}, {summaries[0].problems} problems, {run['model']}"
+        after = f" after the first {args.skip}" if args.skip else ""
+        title = f"{args.dataset}, {summaries[0].problems} problems{after}, {run['model']}"
         console.print(f"chart {compare_report.chart(summaries, out_dir / f'{run_id}.png', title)}")
     console.print(f"rows {store.path}")
     return batch.exit_code()

@@ -74,16 +74,21 @@ def single_problems(name: str, command: str, limit: int | None = None) -> list[P
 
 
 def compared_tasks(
-    name: str, limit: int | None = None
+    name: str, limit: int | None = None, skip: int = 0
 ) -> tuple[list[Problem | Project], list[str]]:
-    """The first `limit` tasks `hi-moe compare` evaluates (single problems or two-part tasks),
-    and the ids of the two-part tasks left out because their statements never name the function
-    the hidden test calls."""
+    """The `limit` tasks after the first `skip` that `hi-moe compare` evaluates (single
+    problems or two-part tasks), and the ids of the two-part tasks left out because their
+    statements never name the function the hidden test calls (counted in neither)."""
     refuse_projects(name, "compare")
     tasks = load_dataset(name)
     left_out = [t.id for t in tasks if isinstance(t, Project) and not names_its_function(t)]
     answerable = [t for t in tasks if t.id not in left_out]
-    return first(answerable, limit), left_out
+    if not 0 <= skip < len(answerable):
+        raise ProblemError(
+            f"--skip must be from 0 to {len(answerable) - 1} ({name} has {len(answerable)} "
+            f"tasks to compare), not {skip}"
+        )
+    return first(answerable[skip:], limit), left_out
 
 
 def get_problem(ref: str, dataset: str = "builtin") -> Problem | Project:
