@@ -104,8 +104,6 @@ class Subtask(BaseModel):
     """Which dispatch this is in the run: candidates and attempts carry it."""
     interfaces: list[str] = Field(default_factory=list)
     """Interfaces of finished parts this subtask may call."""
-    callers: list[str] = Field(default_factory=list)
-    """`name: contract` of the parts that will call this subtask's part."""
     plain: bool = False
     """A direct first attempt at the part: its first try is the plain single call (greedy, the
     prompt a practitioner would write, after the interfaces it may call), so the hierarchy

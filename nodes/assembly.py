@@ -8,8 +8,6 @@ import re
 from graph.state import OutcomeReport, Part, State
 
 CONTRACT_CHARS = 160
-CALL_DEMAND = re.compile(r"must call `\w+`")
-"""A statement line that demands a call (MBPP Pro's "# It must call `f` ..."): not a contract."""
 
 
 def best_outcome(outcomes: list[OutcomeReport]) -> OutcomeReport | None:
@@ -79,26 +77,16 @@ def interface_line(code: str, statement: str, name: str) -> str:
 
 def contract_of(statement: str, name: str) -> str:
     """The first line of the docstring of `name` in `statement`, else of the statement itself
-    (a leading comment such as MBPP's "# Write a function to ..."), call demands skipped."""
+    (a leading comment such as MBPP's "# Write a function to ...")."""
     function = find_function(statement, name)
     doc = ast.get_docstring(function) if function else None
-    lines = [
-        line for line in (doc or statement).strip().splitlines() if not CALL_DEMAND.search(line)
-    ]
+    lines = (doc or statement).strip().splitlines()
     return lines[0].removeprefix("#").strip()[:CONTRACT_CHARS] if lines else ""
 
 
 def contract(part: Part) -> str:
     """A part's one-line contract: the first line of its docstring, else of its statement."""
     return contract_of(part.statement, part.name)
-
-
-def caller_contracts(state: State, part: Part, limit: int) -> list[str]:
-    """`name: contract` of the task's parts that must call `part`, at most `limit`: what the
-    part is for, as a later statement may say more plainly than its own."""
-    assert state.task is not None
-    callers = [p for p in state.task.parts if part.name in p.calls]
-    return [f"{p.name}: {contract(p)}" for p in callers[:limit]]
 
 
 def relevant_interfaces(state: State, part: Part, limit: int) -> list[str]:

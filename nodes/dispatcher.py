@@ -35,7 +35,7 @@ from hi_moe.llm.prompting import fragment, render
 from hi_moe.llm.tier_calls import TierCalls
 from hi_moe.routing.fleet import Fleet, load_fleet
 from hi_moe.routing.router import choose, router_for
-from nodes.assembly import caller_contracts, relevant_interfaces
+from nodes.assembly import relevant_interfaces
 from nodes.runtime import context_of, current_thread_id, llm_update, routing_log, tier_calls
 
 log = logging.getLogger(__name__)
@@ -152,7 +152,6 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
         routing_id=decision_id,
         dispatch=state.dispatches + 1,
         interfaces=relevant_interfaces(state, part, context.max_interfaces),
-        callers=caller_contracts(state, part, context.max_interfaces),
         plain=plain,
     )
     return {

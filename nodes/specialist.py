@@ -1,9 +1,9 @@
 """Specialized Fleet: one specialist (a model name = a LoRA adapter) writes code for one subtask.
 
 It sees only its subtask, the part's statement and visible tests, the interfaces of finished
-parts, one line on what each later part that calls it is for, and on a retry its previous
-attempt with the failing tests' feedback. The first try of a direct attempt is the plain single
-call instead: the statement (after those interfaces and lines), greedy.
+parts, and on a retry its previous attempt with the failing tests' feedback. The first try of
+a direct attempt is the plain single call instead: the statement (after the interfaces it may
+call), greedy.
 """
 
 from __future__ import annotations
@@ -33,16 +33,13 @@ def plain_try(state: SpecialistInput) -> bool:
 
 
 def plain_statement(state: SpecialistInput) -> str:
-    """The part's statement, after the interfaces of finished parts it may call and what the
-    later parts that call it are for (as comments)."""
-    comments = ""
-    if state.interfaces:
-        interfaces = "".join(f"# {line}\n" for line in state.interfaces)
-        comments += fragment("specialist.plain_interfaces", interfaces=interfaces).lstrip()
-    if state.subtask.callers:
-        callers = "".join(f"# - {line}\n" for line in state.subtask.callers)
-        comments += fragment("specialist.plain_callers", callers=callers).lstrip()
-    return comments + state.part.statement
+    """The part's statement, after the interfaces of finished parts it may call (as comments)."""
+    if not state.interfaces:
+        return state.part.statement
+    interfaces = "".join(f"# {line}\n" for line in state.interfaces)
+    return fragment("specialist.plain_interfaces", interfaces=interfaces).lstrip() + (
+        state.part.statement
+    )
 
 
 def specialist_messages(state: SpecialistInput, context: Context) -> list[BaseMessage]:
@@ -50,7 +47,6 @@ def specialist_messages(state: SpecialistInput, context: Context) -> list[BaseMe
     specialist = load_fleet(context.fleet_path).get(state.specialist)
     part = state.part
     interfaces = "".join(f"- {line}\n" for line in state.interfaces)
-    callers = "".join(f"- {line}\n" for line in state.subtask.callers)
     return render(
         context.specialist_prompt,
         context.prompt_token_cap,
@@ -61,7 +57,6 @@ def specialist_messages(state: SpecialistInput, context: Context) -> list[BaseMe
         objective=state.subtask.objective,
         constraints="; ".join(state.subtask.constraints) or fragment("specialist.no_constraints"),
         interfaces=fragment("specialist.interfaces", interfaces=interfaces) if interfaces else "",
-        callers=fragment("specialist.callers", callers=callers) if callers else "",
         feedback=feedback_text(state, context),
     )
 

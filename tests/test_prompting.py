@@ -67,7 +67,6 @@ def test_render_specialist_uses_system_and_user_messages():
         "objective": "Implement f.",
         "constraints": "none",
         "interfaces": "",
-        "callers": "",
         "feedback": "",
     }
     system, user = render("specialist", 2000, **fields)
