@@ -1,6 +1,7 @@
 """LLMClient, CallLog and TierCalls against the loopback FakeEndpoint (no real model)."""
 
 import socket
+import sqlite3
 import time
 
 import pytest
@@ -79,6 +80,7 @@ def test_complete_returns_text_usage_and_logs_the_call(call_log):
         record.latency_s,
         ok=True,
         reply="hello there",
+        prompt="[system]\nYou are terse.\n\n[human]\nSay hello.",
     )
     assert endpoint.requests[0]["model"] == "python"
     assert endpoint.requests[0]["messages"][1] == {"role": "user", "content": "Say hello."}
@@ -119,6 +121,24 @@ def test_call_log_persists_across_instances(tmp_path):
     CallLog(path).record(CallRecord("t", "monitor", "monitor", 3, 4, 0.5, ok=True))
     assert CallLog(path).for_thread("t") == [
         CallRecord("t", "monitor", "monitor", 3, 4, 0.5, ok=True)
+    ]
+
+
+def test_a_log_from_the_first_schema_gains_the_newer_columns(tmp_path):
+    path = tmp_path / "calls.sqlite"
+    with sqlite3.connect(path) as old:
+        old.execute(
+            "CREATE TABLE calls (id INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL,"
+            " thread_id TEXT, tier TEXT NOT NULL, model TEXT NOT NULL,"
+            " prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,"
+            " latency_s REAL NOT NULL, ok INTEGER NOT NULL, error TEXT)"
+        )
+        old.execute("INSERT INTO calls VALUES (1, 0, 't', 'monitor', 'monitor', 3, 4, .5, 1, NULL)")
+    log = CallLog(path)
+    log.record(CallRecord("t", "monitor", "monitor", 5, 6, 0.5, ok=True, prompt="[human]\nhi"))
+    assert log.for_thread("t") == [
+        CallRecord("t", "monitor", "monitor", 3, 4, 0.5, ok=True),
+        CallRecord("t", "monitor", "monitor", 5, 6, 0.5, ok=True, prompt="[human]\nhi"),
     ]
 
 

@@ -1,4 +1,4 @@
-"""SQLite log of every LLM call: who asked, which model, tokens, latency, outcome.
+"""SQLite log of every LLM call: who asked, which model, the prompt, tokens, latency, outcome.
 
 A completed call also keeps its reply under a replay key (thread, graph task, position in the
 task, prompt hash). A node re-run after a crash finds its earlier replies there, so no
@@ -26,10 +26,11 @@ CREATE TABLE IF NOT EXISTS calls (
     ok INTEGER NOT NULL,
     error TEXT,
     replay_key TEXT,
-    reply TEXT
+    reply TEXT,
+    prompt TEXT
 )
 """
-ADDED_COLUMNS = {"replay_key": "TEXT", "reply": "TEXT"}
+ADDED_COLUMNS = {"replay_key": "TEXT", "reply": "TEXT", "prompt": "TEXT"}
 """Columns newer than the first schema, added to an older log on open."""
 
 
@@ -45,6 +46,8 @@ class CallRecord:
     error: str | None = None
     replay_key: str | None = None
     reply: str | None = None
+    prompt: str | None = None
+    """The messages sent, one `[role]` header before each (see `client.transcript`)."""
 
 
 class CallLog:
@@ -68,8 +71,8 @@ class CallLog:
         with self._lock:
             self._conn.execute(
                 "INSERT INTO calls (ts, thread_id, tier, model, prompt_tokens, completion_tokens,"
-                " latency_s, ok, error, replay_key, reply)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " latency_s, ok, error, replay_key, reply, prompt)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     time.time(),
                     call.thread_id,
@@ -82,6 +85,7 @@ class CallLog:
                     call.error,
                     call.replay_key,
                     call.reply,
+                    call.prompt,
                 ),
             )
             self._conn.commit()
@@ -101,12 +105,12 @@ class CallLog:
         with self._lock:
             rows = self._conn.execute(
                 "SELECT thread_id, tier, model, prompt_tokens, completion_tokens, latency_s, ok,"
-                f" error, replay_key, reply FROM calls {where} ORDER BY id",
+                f" error, replay_key, reply, prompt FROM calls {where} ORDER BY id",
                 params,
             ).fetchall()
         return [
             CallRecord(
-                thread, tier, model, prompt, completion, latency, bool(ok), error, key, reply
+                thread, tier, model, sent, received, latency, bool(ok), error, key, reply, prompt
             )
-            for thread, tier, model, prompt, completion, latency, ok, error, key, reply in rows
+            for thread, tier, model, sent, received, latency, ok, error, key, reply, prompt in rows
         ]

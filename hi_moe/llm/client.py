@@ -178,6 +178,7 @@ class LLMClient:
             )
         extra: dict[str, Any] = {"response_format": response_format} if response_format else {}
         chat = self._chat(model, temperature, max_tokens)
+        prompt = transcript(messages)
         retry = retry or self.retry
         for tries in range(1, retry.times + 2):
             start = time.perf_counter()
@@ -192,7 +193,9 @@ class LLMClient:
                 error = gone or describe_error(exc, self.base_url)
                 latency = time.perf_counter() - start
                 self.call_log.record(
-                    CallRecord(thread_id, tier, model, 0, 0, latency, ok=False, error=error)
+                    CallRecord(
+                        thread_id, tier, model, 0, 0, latency, ok=False, error=error, prompt=prompt
+                    )
                 )
                 if gone or tries > retry.times or not worth_retrying(exc):
                     raise EndpointError(f"{error} (gave up after {tries} tries)") from exc
@@ -217,6 +220,7 @@ class LLMClient:
                 error=None if text.strip() else "empty completion",
                 replay_key=replay_key,
                 reply=text,
+                prompt=prompt,
             )
         )
         return completion
@@ -229,6 +233,11 @@ class LLMClient:
         defect = reply_defect(response.content)
         if defect is not None:
             raise MalformedReply(f"{self.base_url} answered HTTP 200 with {defect}")
+
+
+def transcript(messages: list[BaseMessage]) -> str:
+    """The messages as the call log keeps them: a `[role]` line before each message's text."""
+    return "\n\n".join(f"[{message.type}]\n{message.text}" for message in messages)
 
 
 def reply_defect(body: bytes) -> str | None:
