@@ -18,7 +18,7 @@ from graph.context import Context
 from graph.state import Attempt, Candidate
 from hi_moe.llm.endpoints import client_for, endpoint_retry
 from hi_moe.llm.extraction import extract_code, malformed_code
-from hi_moe.llm.prompting import GREEDY, plain_prompt, render
+from hi_moe.llm.prompting import GREEDY, plain_parts_prompt, plain_prompt
 from hi_moe.problems.problem import Problem
 from hi_moe.problems.projects import Project
 from hi_moe.routing.fleet import load_fleet
@@ -81,9 +81,8 @@ class SystemRun:
 def task_prompt(problem: Problem | Project, context: Context) -> list[BaseMessage]:
     """The plain single-context prompt: the statement, or both statements of a two-part task."""
     if isinstance(problem, Project):
-        parts = "\n\n".join(f"```python\n{p.statement.rstrip()}\n```" for p in problem.parts)
-        return render("baseline_parts", context.prompt_token_cap, overview=problem.statement,
-                      count=len(problem.parts), parts=parts)  # fmt: skip
+        statements = [p.statement for p in problem.parts]
+        return plain_parts_prompt(problem.statement, statements, context.prompt_token_cap)
     return plain_prompt(problem.kind, problem.statement, context.prompt_token_cap)
 
 

@@ -125,6 +125,8 @@ def run_description(
     """What a run is, for refusing to resume it as something else."""
     model = "scripted mock" if mock else model_label(context.model)
     hierarchy = "direct first" if context.direct_first else "always plan"
+    if context.direct_first and context.whole_first_parts:
+        hierarchy += f", whole task first up to {context.whole_first_parts} parts"
     if context.retry_temperature_step:
         hierarchy += f", retry temperature +{context.retry_temperature_step}"
     if context.retry_resample:

@@ -105,6 +105,12 @@ class Context:
     direct_route_score: float = 0.6
     """With direct_first: the router's top score needed to skip the dispatcher's call."""
 
+    whole_first_parts: int = 0
+    """With direct_first: a task of 2 to this many parts opens with one plain call for all of
+    them (the single call's own prompt, every statement in view); a later part whose function
+    that answer already wrote is checked without a call of its own. 0: each part's first try is
+    a plain call for that part alone."""
+
     retry_temperature_step: float = 0.6
     """Added to a specialist's temperature per retry of the same subtask (capped at 1.0), for
     diverse retries instead of near-copies of the failed answer; 0 keeps it fixed."""
@@ -158,7 +164,8 @@ class Context:
             setattr(self, f.name, value)
         counts = {"max_retries": self.max_retries, "max_replans": self.max_replans,
                   "max_reroutes": self.max_reroutes,
-                  "routines_shown": self.routines_shown}  # fmt: skip
+                  "routines_shown": self.routines_shown,
+                  "whole_first_parts": self.whole_first_parts}  # fmt: skip
         negative = [name for name, value in counts.items() if value < 0]
         if negative:
             raise UserError(f"{', '.join(negative)} must be >= 0")

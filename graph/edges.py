@@ -32,6 +32,7 @@ def to_specialists(state: State) -> list[Send]:
                 try_index=state.try_index,
                 interfaces=subtask.interfaces,
                 previous=state.previous_attempt,
+                whole_task=state.task if subtask.whole else None,
             ),
         )
         for name in subtask.specialists

@@ -109,6 +109,12 @@ class Subtask(BaseModel):
     prompt a practitioner would write, after the interfaces it may call), so the hierarchy
     starts where a single call ends; a dispatcher asked because the router was unsure picks
     the specialist (model) only."""
+    whole: bool = False
+    """The plain first try asks for the whole (small) task in one answer: the single call's
+    prompt with every part's statement (Context.whole_first_parts)."""
+    carried: str = ""
+    """Code of an earlier part's answer that already defines this part's function (a whole-task
+    answer): the plain first try checks it instead of calling the model."""
 
 
 class Candidate(BaseModel):
@@ -282,7 +288,8 @@ class State(InputState):
 
 class SpecialistInput(BaseModel):
     """The Send payload for one specialist branch: its whole bounded view (one part, not the
-    task: what a branch carries does not grow with the number of parts)."""
+    task: what a branch carries does not grow with the number of parts; only a whole-task
+    first try carries its task, of at most `whole_first_parts` parts)."""
 
     kind: Literal["code", "math"] = "code"
     part: Part
@@ -291,3 +298,5 @@ class SpecialistInput(BaseModel):
     try_index: int
     interfaces: list[str] = Field(default_factory=list)
     previous: Attempt | None = None
+    whole_task: Task | None = None
+    """Only for a whole-task first try (`subtask.whole`): the small task whose parts it answers."""

@@ -51,6 +51,15 @@ def without_functions(code: str, names: set[str]) -> str:
     return "".join(line for number, line in enumerate(lines) if number not in dropped)
 
 
+def written_earlier(state: State, part: Part) -> str:
+    """The code of another part's chosen outcome that already defines `part`'s function (a
+    whole-task answer wrote it), else ''."""
+    for outcome in chosen_outcomes(state):
+        if outcome and outcome.part != part.name and find_function(outcome.code, part.name):
+            return outcome.code
+    return ""
+
+
 def find_function(source: str, name: str) -> ast.FunctionDef | None:
     try:
         tree = ast.parse(source)

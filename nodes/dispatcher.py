@@ -2,7 +2,9 @@
 
 On the first try of a direct attempt it makes no call when the router is confident, or when
 every candidate runs on the same weights (the embedded model without adapters): the plain try
-uses neither its objective nor, then, its choice of model.
+uses neither its objective nor, then, its choice of model. A small task of several parts
+(`whole_first_parts`) opens with one plain call for all of them; a later part whose function
+that answer already wrote gets the written code checked instead of a call.
 
 The embedding router scores every specialist against the subtask; the dispatcher model may
 name one specialist too (constrained to the fleet by the JSON schema), which adds
@@ -35,7 +37,7 @@ from hi_moe.llm.prompting import fragment, render
 from hi_moe.llm.tier_calls import TierCalls
 from hi_moe.routing.fleet import Fleet, load_fleet
 from hi_moe.routing.router import choose, router_for
-from nodes.assembly import relevant_interfaces
+from nodes.assembly import relevant_interfaces, written_earlier
 from nodes.runtime import context_of, current_thread_id, llm_update, routing_log, tier_calls
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,12 @@ def first_direct_try(state: State) -> bool:
     """The first attempt at a part of a direct plan (not a reroute): the plain single call."""
     assert state.plan is not None
     return state.plan.direct and state.decision in ("direct", "continue")
+
+
+def whole_first(state: State, context: Context) -> bool:
+    """A small task of several parts, on a direct plan: answered whole by its first call."""
+    assert state.task is not None
+    return 1 < len(state.task.parts) <= context.whole_first_parts and first_direct_try(state)
 
 
 def ask_dispatcher(
@@ -125,6 +133,14 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
     )
     if settled:
         log.info("dispatcher: direct first attempt, the router's choice without a call")
+    whole = whole_first(state, context) and not state.outcomes
+    carried = written_earlier(state, part) if whole_first(state, context) else ""
+    if whole:
+        log.info("dispatcher: one plain call for all %d parts first", len(state.task.parts))
+    if carried:
+        log.info(
+            "dispatcher: %s was written by an earlier answer; checked without a call", part.name
+        )
     thread_id = current_thread_id()
     rerouted = state.decision == "reroute"
     width = min(context.ensemble_k, len(router_scores)) if rerouted else context.ensemble_k
@@ -153,6 +169,8 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
         dispatch=state.dispatches + 1,
         interfaces=relevant_interfaces(state, part, context.max_interfaces),
         plain=plain,
+        whole=whole,
+        carried=carried,
     )
     return {
         **llm_update(calls),

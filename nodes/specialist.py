@@ -3,7 +3,8 @@
 It sees only its subtask, the part's statement and visible tests, the interfaces of finished
 parts, and on a retry its previous attempt with the failing tests' feedback. The first try of
 a direct attempt is the plain single call instead: the statement (after the interfaces it may
-call), greedy.
+call), greedy; on a small task answered whole, every part's statement, or no call at all for a
+part that whole answer already wrote.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from langgraph.runtime import Runtime
 from graph.context import Context
 from graph.state import Candidate, SpecialistInput
 from hi_moe.llm.extraction import extract_code, extract_confidence
-from hi_moe.llm.prompting import GREEDY, fragment, plain_prompt, render
+from hi_moe.llm.prompting import GREEDY, fragment, plain_parts_prompt, plain_prompt, render
 from hi_moe.routing.fleet import load_fleet
 from nodes.runtime import context_of, llm_update, tier_calls
 
@@ -40,6 +41,14 @@ def plain_statement(state: SpecialistInput) -> str:
     return fragment("specialist.plain_interfaces", interfaces=interfaces).lstrip() + (
         state.part.statement
     )
+
+
+def plain_messages(state: SpecialistInput, cap_tokens: int) -> list[BaseMessage]:
+    """The plain first try's prompt: the whole task's when it is answered whole, else the part's."""
+    task = state.whole_task
+    if task is not None:
+        return plain_parts_prompt(task.statement, [p.statement for p in task.parts], cap_tokens)
+    return plain_prompt(state.kind, plain_statement(state), cap_tokens)
 
 
 def specialist_messages(state: SpecialistInput, context: Context) -> list[BaseMessage]:
@@ -70,21 +79,30 @@ def retry_temperature(base: float, try_index: int, context: Context) -> float:
 def node(state: SpecialistInput, runtime: Runtime[Context]) -> dict:
     context = context_of(runtime)
     specialist = load_fleet(context.fleet_path).get(state.specialist)
+    if plain_try(state) and state.subtask.carried:
+        return {"candidates": [candidate(state, specialist.name, state.subtask.carried)]}
     if plain_try(state):
         temperature = GREEDY
-        messages = plain_prompt(state.kind, plain_statement(state), context.prompt_token_cap)
+        messages = plain_messages(state, context.prompt_token_cap)
     else:
         temperature = retry_temperature(specialist.temperature, state.try_index, context)
         messages = specialist_messages(state, context)
     calls = tier_calls(runtime, "specialist", specialist.model, temperature)
     reply = calls.text(messages)
-    candidate = Candidate(
+    answer = candidate(state, specialist.name, extract_code(reply), extract_confidence(reply))
+    return {**llm_update(calls), "candidates": [answer]}
+
+
+def candidate(
+    state: SpecialistInput, specialist: str, code: str, confidence: float = 0.5
+) -> Candidate:
+    """This branch's candidate for its subtask (0.5: no confidence stated)."""
+    return Candidate(
         subgoal_id=state.subtask.subgoal_id,
         part=state.subtask.part,
         dispatch=state.subtask.dispatch,
         try_index=state.try_index,
-        specialist=specialist.name,
-        code=extract_code(reply),
-        confidence=extract_confidence(reply),
+        specialist=specialist,
+        code=code,
+        confidence=confidence,
     )
-    return {**llm_update(calls), "candidates": [candidate]}

@@ -17,6 +17,7 @@ from graph.state import (
     add_usage,
     extend_or_clear,
 )
+from evals.baseline import task_prompt
 from hi_moe.llm.fake.scripted_model import ScriptedModel
 from hi_moe.llm.prompting import plain_prompt
 from hi_moe.problems.datasets import get_problem, load_dataset
@@ -115,6 +116,46 @@ def test_direct_first_tries_each_part_plain_with_the_interfaces_it_calls(make_ha
     assert "Already implemented" not in first
     interface = "# def similar_elements(test_tup1, test_tup2): Write a function to find the shared"
     assert interface in second and second.index(interface) < second.index("def shared_elements")
+
+
+def test_a_small_task_answered_whole_by_its_first_call_costs_one_call(make_harness):
+    """whole_first_parts: the first call is the single call itself (the baseline's prompt, both
+    statements); the second part, which that answer already wrote, is checked without a call."""
+    project = read_mbpp_pro()[0]
+    harness = make_harness(problems=[project])
+    state = harness.solve(
+        project.visible_task(), direct_first=True, direct_route_score=0.0, whole_first_parts=2
+    )
+    assert state.result is not None and state.result.status == "solved"
+    [only] = harness.endpoint.requests
+    single_call = task_prompt(project, harness.context)
+    assert [m["content"] for m in only["messages"]] == [m.content for m in single_call]
+    assert state.usage.calls == 1 and len(state.outcomes) == 2
+    assert "one call answers all the parts first" in state.progress[0].reason
+    assert "def shared_elements" in state.result.solution
+
+
+def test_a_part_the_whole_answer_left_out_gets_its_own_plain_call(make_harness):
+    """The whole answer wrote only the base function: the second part's first try is its own
+    plain call, after the base function's interface."""
+    project = read_mbpp_pro()[0]
+    scripted = ScriptedModel([project])
+    base_only = "```python\n" + project.parts[0].reference + "\n```"
+
+    def responder(model: str, messages: list[dict], response_format: dict | None) -> str:
+        whole = "Reply with the complete code of all 2 functions" in messages[-1]["content"]
+        return base_only if whole else scripted(model, messages, response_format)
+
+    harness = make_harness(responder=responder)
+    state = harness.solve(
+        project.visible_task(), direct_first=True, direct_route_score=0.0, whole_first_parts=2
+    )
+    assert state.result is not None and state.result.status == "solved"
+    whole, second = harness.prompts()
+    assert "def shared_elements" in whole and "all 2 functions" not in second
+    interface = "# def similar_elements(test_tup1, test_tup2): Write a function to find the shared"
+    assert interface in second and second.index(interface) < second.index("def shared_elements")
+    assert state.usage.calls == 2
 
 
 def test_direct_first_takes_window_after_window_directly(make_harness):

@@ -102,6 +102,15 @@ def plain_prompt(kind: str, statement: str, cap_tokens: int) -> list[BaseMessage
     return render(template, cap_tokens, statement=statement.rstrip())
 
 
+def plain_parts_prompt(overview: str, statements: list[str], cap_tokens: int) -> list[BaseMessage]:
+    """The plain single-call prompt for a task of several functions (MBPP Pro's base function
+    and the one that calls it): the overview, then every statement, all in one answer."""
+    parts = "\n\n".join(f"```python\n{statement.rstrip()}\n```" for statement in statements)
+    return render(
+        "baseline_parts", cap_tokens, overview=overview, count=len(statements), parts=parts
+    )
+
+
 def prompt_tokens(messages: list[BaseMessage]) -> int:
     """Estimated tokens of a rendered prompt."""
     return sum(estimate_tokens(str(m.content)) for m in messages)
