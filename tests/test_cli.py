@@ -299,6 +299,12 @@ def test_bad_env_var(cli, monkeypatch):
     assert_user_error(code, out, "HI_MOE_MAX_RETRIES", "'abc'")
 
 
+def test_a_negative_count_setting_is_named(cli, monkeypatch):
+    monkeypatch.setenv("HI_MOE_WHOLE_FIRST_PARTS", "-1")
+    code, out = cli("solve", "--mock", "--problem", "0")
+    assert_user_error(code, out, "whole_first_parts", ">= 0")
+
+
 def test_a_renamed_env_var_names_its_new_name(cli, monkeypatch):
     monkeypatch.setenv("HI_MOE_ROUTINES", "0")
     code, out = cli("solve", "--mock", "--problem", "0")

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from evals.baseline import task_prompt
 from graph.builder import build_graph
 from graph.edges import after_monitor, to_specialists
 from graph.state import (
@@ -17,7 +18,6 @@ from graph.state import (
     add_usage,
     extend_or_clear,
 )
-from evals.baseline import task_prompt
 from hi_moe.llm.fake.scripted_model import ScriptedModel
 from hi_moe.llm.prompting import plain_prompt
 from hi_moe.problems.datasets import get_problem, load_dataset
