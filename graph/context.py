@@ -105,11 +105,11 @@ class Context:
     direct_route_score: float = 0.6
     """With direct_first: the router's top score needed to skip the dispatcher's call."""
 
-    whole_first_parts: int = 0
+    whole_first_parts: int = 2
     """With direct_first: a task of 2 to this many parts opens with one plain call for all of
     them (the single call's own prompt, every statement in view); a later part whose function
     that answer already wrote is checked without a call of its own. 0: each part's first try is
-    a plain call for that part alone."""
+    a plain call for that part alone. Longer tasks always go part by part."""
 
     retry_temperature_step: float = 0.6
     """Added to a specialist's temperature per retry of the same subtask (capped at 1.0), for

@@ -106,7 +106,9 @@ def test_direct_first_tries_each_part_plain_with_the_interfaces_it_calls(make_ha
     shows the first part's interface, as comments before its statement."""
     project = read_mbpp_pro()[0]
     harness = make_harness(problems=[project])
-    state = harness.solve(project.visible_task(), direct_first=True, direct_route_score=0.0)
+    state = harness.solve(
+        project.visible_task(), direct_first=True, direct_route_score=0.0, whole_first_parts=0
+    )
     assert state.result is not None and state.result.status == "solved"
     assert len(node_names(harness)) == 2
     assert not harness.prompts("architect") and not harness.prompts("dispatcher")
@@ -168,11 +170,17 @@ def test_direct_first_takes_window_after_window_directly(make_harness):
 
 def test_a_failed_part_of_a_direct_plan_escalates_and_the_next_part_is_tried_plain(make_harness):
     """Each part fails its plain try and its retry, is rerouted (a dispatcher call, the
-    specialist prompt) and solved; the second part still opens with its plain try."""
+    specialist prompt) and solved; the second part still opens with its plain try (its own:
+    the task is not answered whole first)."""
     project = get_project("bundle/2")
     harness = make_harness(wrong_tries=2, problems=[project])
     state = harness.solve(
-        "bundle/2", direct_first=True, direct_route_score=0.0, max_retries=1, max_replans=0
+        "bundle/2",
+        direct_first=True,
+        direct_route_score=0.0,
+        max_retries=1,
+        max_replans=0,
+        whole_first_parts=0,
     )
     decisions = [p.decision for p in state.progress]
     assert decisions == ["direct", "reroute", "continue", "reroute", "done"]
