@@ -172,6 +172,10 @@ class Context:
         if self.ensemble_k < 1 or self.plan_window < 1 or self.stuck_rounds < 1:
             raise UserError("ensemble_k, plan_window and stuck_rounds must be >= 1")
 
+    def opens_whole(self, part_count: int) -> bool:
+        """Whether a task of `part_count` parts opens with one call for all its parts."""
+        return self.direct_first and 1 < part_count <= self.whole_first_parts
+
     def extra_body_fields(self) -> dict:
         """`extra_body` parsed; a malformed value is a clear error."""
         if not self.extra_body:

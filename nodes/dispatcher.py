@@ -80,7 +80,7 @@ def first_direct_try(state: State) -> bool:
 def whole_first(state: State, context: Context) -> bool:
     """A small task of several parts, on a direct plan: answered whole by its first call."""
     assert state.task is not None
-    return 1 < len(state.task.parts) <= context.whole_first_parts and first_direct_try(state)
+    return context.opens_whole(len(state.task.parts)) and first_direct_try(state)
 
 
 def ask_dispatcher(
@@ -133,8 +133,9 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
     )
     if settled:
         log.info("dispatcher: direct first attempt, the router's choice without a call")
-    whole = whole_first(state, context) and not state.outcomes
-    carried = written_earlier(state, part) if whole_first(state, context) else ""
+    small = whole_first(state, context)
+    whole = small and not state.outcomes
+    carried = written_earlier(state, part) if small else ""
     if whole:
         log.info("dispatcher: one plain call for all %d parts first", len(state.task.parts))
     if carried:
