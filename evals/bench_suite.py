@@ -31,6 +31,7 @@ from evals import (
     bench_harness,
     bench_horizon,
     bench_model,
+    bench_routines,
     bench_routing,
     bench_sandbox,
 )
@@ -127,6 +128,11 @@ def run_routing(settings: BenchSettings, tick: Tick) -> SuiteResult:
     return result_of(report, bench_routing.render)
 
 
+def run_routines(settings: BenchSettings, tick: Tick) -> SuiteResult:
+    report = bench_routines.run(Context().routine_max_distance, tick)
+    return result_of(report, bench_routines.render)
+
+
 def run_ensemble(settings: BenchSettings, tick: Tick) -> SuiteResult:
     report = bench_ensemble.run(settings.k, settings.latency(0.3))
     return result_of(report, bench_ensemble.render)
@@ -169,6 +175,11 @@ SUITES: dict[str, Suite] = {
     suite.name: suite
     for suite in (
         Suite("routing", "router top-1 accuracy, confusion matrix, latency", run_routing),
+        Suite(
+            "routines",
+            "routine cache relevance: related vs nearest unrelated routine distance per bar",
+            run_routines,
+        ),
         Suite("ensemble", "parallel fan-out of K specialists vs sequential", run_ensemble),
         Suite("sandbox", "time to validate a trivial solution per isolation", run_sandbox),
         Suite("overhead", "harness time per node and checkpoint bytes per step", run_overhead),

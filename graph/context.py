@@ -124,6 +124,12 @@ class Context:
     routines_shown: int = 2
     """Similar solved routines shown to the architect; 0 turns the routine cache off."""
 
+    routine_max_distance: float = 0.5
+    """A routine reaches the architect only within this cosine distance of the parts' contracts
+    (0 same, 2 opposite). `hi-moe bench routines`: 0.5 keeps 95% of related pairs (MBPP Pro's
+    base function for its new one) and cuts far neighbours such as HumanEval/0's routine for
+    HumanEval/2 (0.81), which misled the architect; 2 shows the nearest whatever it is."""
+
     routine_store: str = ""
     """Directory of the routine cache (Chroma); empty means <home>/routines."""
 
@@ -171,6 +177,8 @@ class Context:
             raise UserError(f"{', '.join(negative)} must be >= 0")
         if self.ensemble_k < 1 or self.plan_window < 1 or self.stuck_rounds < 1:
             raise UserError("ensemble_k, plan_window and stuck_rounds must be >= 1")
+        if not 0 <= self.routine_max_distance <= 2:
+            raise UserError("routine_max_distance is a cosine distance: between 0 and 2")
 
     def opens_whole(self, part_count: int) -> bool:
         """Whether a task of `part_count` parts opens with one call for all its parts."""

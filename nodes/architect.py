@@ -27,7 +27,7 @@ from graph.state import (
 )
 from hi_moe.llm.prompting import fragment, render
 from hi_moe.routing.routines import Routine, routine_cache
-from nodes.assembly import contract, relevant_interfaces
+from nodes.assembly import contract, relevant_interfaces, routine_query
 from nodes.monitor import open_parts, pending_subgoals, skipped_parts, solved_parts
 from nodes.runtime import context_of, llm_update, tier_calls
 
@@ -132,9 +132,11 @@ def task_sources(task: Task) -> set[str]:
 def retrieve_routines(task: Task, parts: list[Part], context: Context) -> list[Routine]:
     if context.routines_shown == 0:
         return []
-    query = "\n".join(contract(p) for p in parts)
     return routine_cache(context.routine_dir).similar(
-        query, task_sources(task), context.routines_shown
+        routine_query(parts),
+        task_sources(task),
+        context.routines_shown,
+        context.routine_max_distance,
     )
 
 

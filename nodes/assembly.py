@@ -6,6 +6,7 @@ import ast
 import re
 
 from graph.state import OutcomeReport, Part, State
+from hi_moe.problems.mbpp_pro import calls_note
 
 CONTRACT_CHARS = 160
 
@@ -94,8 +95,22 @@ def contract_of(statement: str, name: str) -> str:
 
 
 def contract(part: Part) -> str:
-    """A part's one-line contract: the first line of its docstring, else of its statement."""
-    return contract_of(part.statement, part.name)
+    """A part's one-line contract: the first line of its docstring, else of its statement after
+    the note naming the function it must call (which says nothing of its own job)."""
+    statement = part.statement
+    for name in part.calls:
+        statement = statement.removeprefix(calls_note(name))
+    return contract_of(statement, part.name)
+
+
+def routine_summary(part: Part) -> str:
+    """What the routine cache stores and matches for a solved part."""
+    return f"{part.name}: {contract(part)}"
+
+
+def routine_query(parts: list[Part]) -> str:
+    """What the architect looks up in the routine cache for the parts it plans."""
+    return "\n".join(contract(p) for p in parts)
 
 
 def relevant_interfaces(state: State, part: Part, limit: int) -> list[str]:

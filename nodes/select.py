@@ -22,7 +22,7 @@ from graph.state import (
     Task,
 )
 from hi_moe.routing.routines import Routine, routine_cache
-from nodes.assembly import contract, interface_line
+from nodes.assembly import interface_line, routine_summary
 from nodes.runtime import context_of, routing_log
 
 
@@ -71,7 +71,7 @@ def remember(state: State, outcome: OutcomeReport, context: Context) -> None:
     routine_cache(context.routine_dir).add(
         Routine(
             source_id=part.source_id or state.task.problem_id,
-            summary=f"{part.name}: {contract(part)}",
+            summary=routine_summary(part),
             strategy=state.plan.strategy,
             interface=outcome.interface,
             solution=outcome.code,

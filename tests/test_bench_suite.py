@@ -131,7 +131,7 @@ def test_fast_and_skip_leave_suites_out():
     assert select_suites([], [], fast=False) == list(SUITES)
     assert not {"model", "horizon"} & set(select_suites([ALL], [], fast=True))
     assert select_suites([], ["model", "routing"], fast=False) == [
-        "ensemble", "sandbox", "overhead", "throughput", "horizon"
+        "routines", "ensemble", "sandbox", "overhead", "throughput", "horizon"
     ]  # fmt: skip
     assert select_suites(["sandbox", "routing"], [], fast=False) == ["routing", "sandbox"]
     with pytest.raises(UserError, match="nothing to run"):

@@ -305,6 +305,12 @@ def test_a_negative_count_setting_is_named(cli, monkeypatch):
     assert_user_error(code, out, "whole_first_parts", ">= 0")
 
 
+def test_a_routine_bar_beyond_cosine_distance_is_named(cli, monkeypatch):
+    monkeypatch.setenv("HI_MOE_ROUTINE_MAX_DISTANCE", "3")
+    code, out = cli("solve", "--mock", "--problem", "0")
+    assert_user_error(code, out, "routine_max_distance", "between 0 and 2")
+
+
 def test_a_renamed_env_var_names_its_new_name(cli, monkeypatch):
     monkeypatch.setenv("HI_MOE_ROUTINES", "0")
     code, out = cli("solve", "--mock", "--problem", "0")

@@ -10,6 +10,7 @@ from hi_moe.problems.grading import grade
 from hi_moe.problems.mbpp_pro import names_its_function, read_mbpp_pro
 from hi_moe.problems.problem import ProblemError
 from hi_moe.sandbox.visible import check_code
+from nodes.assembly import contract
 
 TASKS = load_dataset("mbpp-pro")
 
@@ -26,6 +27,14 @@ def test_every_task_is_a_base_part_then_a_new_part_with_the_hidden_test():
     assert [p.visible_tests for p in task.parts] == [[], []]
     assert [p.calls for p in task.parts] == [[], ["similar_elements"]]
     assert "assert" not in task.statement + "".join(p.statement for p in task.parts)
+
+
+def test_a_new_parts_contract_is_its_own_job_not_the_note_naming_the_base_function():
+    base, new = TASKS[0].visible_task().parts
+    assert (
+        contract(base) == "Write a function to find the shared elements from the given two lists."
+    )
+    assert contract(new).startswith("Given a list of lists, write a function to find the shared")
 
 
 def test_tasks_whose_statements_never_name_the_tested_function_are_left_out():

@@ -38,6 +38,15 @@ def test_bench_routing_prints_accuracy_confusion_and_latency(tmp_path, capsys):
     assert report["examples"] == 60 and 0 <= report["accuracy"] <= 1
 
 
+def test_bench_routines_reports_what_each_relevance_bar_keeps(tmp_path, capsys):
+    assert main(["bench", "routines", "--out", str(tmp_path)]) == 0
+    assert "| 0.5 (setting) |" in capsys.readouterr().out
+    report = json.loads((tmp_path / "routines.json").read_text())
+    assert report["tasks"] == 378 and report["related_median"] < report["unrelated_median"]
+    kept = [row["related_kept"] for row in report["rows"]]
+    assert kept == sorted(kept) and kept[0] > 0 and kept[-1] == 1
+
+
 def test_bench_ensemble_reports_the_fan_out(tmp_path, capsys):
     assert main(["bench", "ensemble", "--latency", "0.2", "--out", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "ensemble.json").read_text())

@@ -39,6 +39,11 @@ def function_name(signature: str) -> str | None:
     return names[-1] if names else None
 
 
+def calls_note(name: str) -> str:
+    """The line a new part's statement opens with, naming the base function it must call."""
+    return f"# It must call `{name}` (the first function).\n"
+
+
 def hidden_check(test_code: str) -> str:
     """HumanEval-style check code around the task's assert lines."""
     return "def check(candidate):\n" + textwrap.indent(test_code.strip() + "\n", "    ")
@@ -55,7 +60,7 @@ def part_of(
         raise ProblemError(f"{where}: field {field!r} holds no `def name(...)` signature")
     statement = raw[field]
     if calls:
-        statement = f"# It must call `{calls}` (the first function).\n{statement}"
+        statement = calls_note(calls) + statement
     return Problem(id=part_id, title=name, domain="mbpp-pro", statement=statement,
                    entry_point=name, reference=statement + raw[solution],
                    hidden_check=check, calls=[calls] if calls else [])  # fmt: skip

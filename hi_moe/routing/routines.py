@@ -86,8 +86,11 @@ class RoutineCache:
                 ],
             )
 
-    def similar(self, query: str, exclude_sources: set[str], count: int) -> list[Routine]:
-        """The `count` routines nearest `query`, none from `exclude_sources`."""
+    def similar(
+        self, query: str, exclude_sources: set[str], count: int, max_distance: float = 2.0
+    ) -> list[Routine]:
+        """The `count` routines nearest `query` within `max_distance` (cosine: 0 same, 2
+        opposite), none from `exclude_sources`."""
         with self._lock:
             if count < 1 or self._collection.count() == 0:
                 return []
@@ -114,6 +117,7 @@ class RoutineCache:
             for document, meta, distance in zip(
                 documents[0], metadatas[0], distances[0], strict=True
             )
+            if distance <= max_distance
         ]
 
     def count(self) -> int:
