@@ -7,8 +7,9 @@ the budget, and three signals on the latest outcome:
   other parts);
 - surprise: the specialist's stated confidence is far from the fraction of tests it passed.
 Hard facts decide alone. After a failed part the monitor model chooses among the actions the
-facts allow (reroute to an untried specialist, replan, skip the part and move on); the
-signals' recommendation is the fallback. Every decision is recorded with its reason.
+facts allow (reroute to an untried specialist on other weights, replan, skip the part and
+move on); the signals' recommendation is the fallback. Every decision is recorded with its
+reason.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from graph.state import (
     Subgoal,
     Task,
 )
+from hi_moe.adapters.meta import one_served_model
 from hi_moe.llm.prompting import fragment, render
 from hi_moe.problems.datasets import get_problem
 from hi_moe.routing.fleet import load_fleet
@@ -111,9 +113,15 @@ def signals_for(state: State, outcome: OutcomeReport, context: Context) -> list[
     return [signal for signal, found in checks if found]
 
 
-def untried_specialists(state: State, part: str, context: Context) -> list[str]:
-    tried = set(state.ledger[part].specialists) if part in state.ledger else set()
-    return [name for name in load_fleet(context.fleet_path).names if name not in tried]
+def reroute_targets(state: State, part: str, context: Context) -> list[str]:
+    """Specialists not yet tried on `part`; none when they all run on the weights already
+    tried (the embedded model without adapters), where a reroute would be one more sample of
+    the same model, which the part's resampled retries already were."""
+    tried = state.ledger[part].specialists if part in state.ledger else []
+    untried = [name for name in load_fleet(context.fleet_path).names if name not in tried]
+    if tried and one_served_model(context, [*tried, *untried]):
+        return []
+    return untried
 
 
 def next_step(state: State, skipping: str | None = None) -> Assessment:
@@ -137,7 +145,7 @@ def failure_options(state: State, outcome: OutcomeReport, context: Context) -> l
     reroutes = sum(p.decision == "reroute" and p.part == outcome.part for p in state.progress)
     replans = sum(p.decision == "replan" for p in state.progress)
     can_reroute = reroutes < context.max_reroutes and bool(
-        untried_specialists(state, outcome.part, context)
+        reroute_targets(state, outcome.part, context)
     )
     options: list[tuple[Decision, bool]] = [
         ("reroute", can_reroute),

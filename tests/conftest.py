@@ -81,7 +81,10 @@ def make_harness(tmp_path) -> Iterator[Callable[..., Harness]]:
         model = responder or ScriptedModel(problems, wrong_tries=wrong_tries)
         endpoint = FakeEndpoint(sorted(required_models(base)), model).__enter__()
         started.append(endpoint)
-        context = Context(home=base.home, base_url=endpoint.base_url, **EVERY_TIER)
+        # An endpoint of its own, not the embedded server: it may serve each name as an adapter.
+        context = Context(
+            home=base.home, endpoint=endpoint.base_url, base_url=endpoint.base_url, **EVERY_TIER
+        )
         return Harness(endpoint, context, str(tmp_path / "home" / "checkpoints.sqlite"))
 
     yield make

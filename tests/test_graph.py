@@ -83,8 +83,7 @@ def test_direct_first_asks_the_dispatcher_when_the_router_is_unsure(make_harness
     """An endpoint named by URL may serve each specialist as its own adapter: the dispatcher's
     choice of model counts there."""
     harness = make_harness()
-    url = harness.context.base_url
-    state = harness.solve("builtin/0", direct_first=True, direct_route_score=1.01, endpoint=url)
+    state = harness.solve("builtin/0", direct_first=True, direct_route_score=1.01)
     assert node_names(harness) == ["dispatcher", "python"]
     assert "Subtask:" not in harness.prompts("python")[0], "the dispatcher picks, the try is plain"
     assert state.result is not None and state.result.status == "solved"
@@ -96,7 +95,7 @@ def test_an_unsure_router_needs_no_dispatcher_call_when_every_specialist_is_one_
     """The embedded model without adapters: whichever specialist the dispatcher named, the
     plain first try would be the same call."""
     harness = make_harness()
-    state = harness.solve("builtin/0", direct_first=True, direct_route_score=1.01)
+    state = harness.solve("builtin/0", direct_first=True, direct_route_score=1.01, endpoint="local")
     assert node_names(harness) == ["python"]
     assert state.result is not None and state.result.status == "solved"
 

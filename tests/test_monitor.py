@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -68,7 +69,8 @@ def failed_state(signals_code: str, tried: list[str], progress: list[ProgressRep
     )  # fmt: skip
 
 
-CONTEXT = Context(fleet_path=REPO_FLEET)
+CONTEXT = Context(fleet_path=REPO_FLEET, endpoint="http://127.0.0.1:9/v1")
+"""An endpoint that may serve each specialist as its own adapter: a reroute changes weights."""
 
 
 def test_a_failed_part_is_rerouted_first_then_replanned_then_skipped():
@@ -94,6 +96,15 @@ def test_no_reroute_once_every_specialist_tried_the_part():
     everyone = ["python", "algorithms", "math", "debugging", "refactoring", "general"]
     state = failed_state("def is_even(n):\n    return 1\n", everyone, [])
     assert failure_options(state, state.outcomes[-1], CONTEXT) == ["replan"]
+
+
+def test_no_reroute_where_every_specialist_runs_on_the_weights_already_tried(tmp_path):
+    """The embedded model without adapters: another specialist would be one more sample."""
+    fleet = tmp_path / "fleet.toml"  # beside no adapter files
+    fleet.write_text(Path(REPO_FLEET).read_text())
+    embedded = Context(fleet_path=str(fleet), endpoint="local")
+    state = failed_state("def is_even(n):\n    return 1\n", ["python"], [])
+    assert failure_options(state, state.outcomes[-1], embedded) == ["replan"]
 
 
 def test_a_part_may_be_skipped_early_only_while_other_parts_are_open():
