@@ -95,9 +95,12 @@ def test_hierarchy_runs_end_to_end_on_the_real_model(server, tmp_path):
     tiers = {tier for tier, *_ in rows}
     assert {"architect", "dispatcher", "specialist"} <= tiers
     assert all(prompt > 0 and completion > 0 for _, prompt, completion, _ in rows)
+    # every specialist runs on the 0.5B without adapters and the task has one part: after a
+    # failure the replan (then the skip) is the only action left, recorded without a monitor call
+    assert "monitor" not in tiers
+    failures = [p for p in state.progress if p.part is not None]
     if any(o.status != "success" for o in state.outcomes):
-        assert "monitor" in tiers, "a failed subgoal with a replan left must consult the monitor"
-        assert any(p.by_model or "fallback" in p.reason for p in state.progress)
+        assert failures[0].decision == "replan" and not failures[0].by_model, failures
     assert sum(u.calls for u in state.usage.by_tier.values()) == len(rows)
 
 
