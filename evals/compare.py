@@ -1,12 +1,13 @@
 """The hierarchy against single-context systems on the same problems, model and endpoint.
 
 Run: hi-moe compare --dataset builtin|humaneval|mbpp-pro|FILE [--systems a,b] [--limit N]
-         [--concurrency C] [--mock] [--adapters on|off]
+         [--concurrency C] [--mock] [--adapters on|off] [--routines on|off]
 Systems (evals/baseline.py, evals/budgeted.py): `baseline`, one greedy call with the plain
 prompt; `best-of-n`, independent samples; `retry`, one growing self-debug conversation;
 `hierarchy`, the graph. Best-of-n and retry may spend up to the tokens the hierarchy spent on
 the same problem, so they need it in the run. No system learns across problems: the hierarchy's
-routine cache is off (empty) in every compare run, as the others have none.
+routine cache is off (empty), as the others have none; `--routines on` turns it on for the
+hierarchy alone, a cache of its own per run, to measure what memory adds (`compare-runs`).
 The report (evals/compare_report.py): per system, pass@1 on hidden tests with a 95% Wilson
 interval, the exact McNemar p of the hierarchy against it, tokens, calls, seconds, format errors.
 Rows are saved after every problem; rerunning with the same --run-id skips finished problems
@@ -120,7 +121,11 @@ class RowStore:
 
 
 def run_description(
-    systems: tuple[str, ...], context: Context, dataset: str, mock: bool = False
+    systems: tuple[str, ...],
+    context: Context,
+    dataset: str,
+    mock: bool = False,
+    routines: bool = False,
 ) -> dict:
     """What a run is, for refusing to resume it as something else."""
     model = "scripted mock" if mock else model_label(context.model)
@@ -131,6 +136,8 @@ def run_description(
         hierarchy += f", retry temperature +{context.retry_temperature_step}"
     if context.retry_resample:
         hierarchy += ", retries resample"
+    if routines:
+        hierarchy += ", routine cache"
     return {"systems": list(systems), "model": model, "dataset": dataset, "hierarchy": hierarchy}
 
 
@@ -153,6 +160,17 @@ def check_adapters(
             f"--adapters on: no adapter is trained for {model} (make adapters MODEL={model})"
         )
     check_uncontaminated(served.values(), problem_ids(problems))
+
+
+def with_routines(context: Context, on: bool, rows: Path) -> Context:
+    """Off: no routine cache. On: the hierarchy keeps the parts it solves in this run as
+    routines, in a cache of the run's own beside its rows (RUN-routines), so its architect sees
+    the relevant ones of earlier problems and a resumed run keeps them."""
+    if not on:
+        return replace(context, routines_shown=0)
+    if context.routines_shown == 0:
+        raise UserError("--routines on: HI_MOE_ROUTINES_SHOWN=0 would show no routine")
+    return replace(context, routine_store=str(rows.with_name(f"{rows.stem}-routines")))
 
 
 @contextmanager
@@ -209,6 +227,7 @@ def run_compare(
     mock: bool = False,
     on_problem: Callable[[str], None] | None = None,
     adapters: str | None = None,
+    routines: bool = False,
 ) -> list[Summary]:
     """The store's systems on every problem not already in it, through `batch`: a problem the
     endpoint gives up on is stored as unfinished and resumed by a later run."""
@@ -217,7 +236,7 @@ def run_compare(
     todo = [p for p in problems if p.id not in store.done()]
     checkpoint = str(context.home_dir / "checkpoints.sqlite")
     run_tag = store.path.stem
-    context = replace(context, routines_shown=0)
+    context = with_routines(context, routines, store.path)
     with (
         without_adapters(context, adapters == "off" and not mock) as context,
         solver(context, checkpoint, dataset, run_tag, list(problems) if mock else None) as solving,

@@ -60,6 +60,26 @@ def test_compare_runs_only_the_systems_asked_for(tmp_path, capsys):
     assert len(json.loads((tmp_path / "compare" / "two.json").read_text())["rows"]) == 4
 
 
+def routine_sources(home, run_id: str, problem: str) -> list[str]:
+    """Problems whose routines the hierarchy's architect was shown on `problem` in the run."""
+    (result,) = (home / "results").glob(f"{run_id}-{problem}-*-hierarchy.json")
+    return [use["source_id"] for use in json.loads(result.read_text())["routines"]]
+
+
+def test_routines_on_lets_the_hierarchy_reuse_the_parts_it_solved_earlier_in_the_run(tmp_path):
+    args = ["compare", "--mock", "--limit", "12", "--home", str(tmp_path),
+            "--systems", "hierarchy", "--always-plan"]  # fmt: skip
+    assert main([*args, "--run-id", "memory", "--routines", "on"]) == 0
+    assert routine_sources(tmp_path, "memory", "builtin-11") == ["builtin/1"]  # is_even
+    assert (tmp_path / "compare" / "memory-routines").is_dir()
+    description = json.loads((tmp_path / "compare" / "memory.json").read_text())["run"]
+    assert description["hierarchy"].endswith(", routine cache")
+    assert main([*args, "--run-id", "plain"]) == 0
+    assert routine_sources(tmp_path, "plain", "builtin-11") == []
+    assert not (tmp_path / "compare" / "plain-routines").exists()
+    assert not (tmp_path / "routines").exists()
+
+
 def test_compare_skip_starts_after_the_first_problems(tmp_path, capsys):
     args = ["compare", "--mock", "--skip", "1", "--limit", "2", "--home", str(tmp_path)]
     assert main([*args, "--run-id", "later", "--systems", "baseline,hierarchy"]) == 0

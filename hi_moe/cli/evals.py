@@ -69,6 +69,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="on: the fleet's LoRA adapters (refused if trained on an evaluated problem); "
         "off: the same model names without adapters (default: as fleet.toml says)",
     )
+    compare_parser.add_argument(
+        "--routines", choices=["on", "off"], default="off",
+        help="on: the hierarchy keeps the parts it solves in this run as routines and shows "
+        "its architect the relevant ones (HI_MOE_ROUTINES_SHOWN, HI_MOE_ROUTINE_MAX_DISTANCE); "
+        "off: no system learns across problems (default: off)",
+    )  # fmt: skip
     add_depth_option(compare_parser)
     add_run_options(compare_parser)
     compare_parser.set_defaults(handler=cmd_compare)
@@ -150,7 +156,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     tag = tag.replace("/", "-") + (f"-adapters-{args.adapters}" if args.adapters else "")
     run_id = args.run_id or f"compare-{tag}-{int(time.time())}"
     out_dir = context.home_dir / "compare"
-    run = compare.run_description(systems, context, args.dataset, args.mock)
+    routines = args.routines == "on"
+    run = compare.run_description(systems, context, args.dataset, args.mock, routines)
     store = compare.RowStore(out_dir / f"{run_id}.json", run)
     skipped = len(store.done() & {p.id for p in problems})
     if skipped:
@@ -162,6 +169,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             summaries = compare.run_compare(
                 problems, context, store, batch, args.dataset, args.concurrency, args.mock,
                 on_problem=lambda _: bar.advance(job), adapters=args.adapters,
+                routines=routines,
             )  # fmt: skip
         except KeyboardInterrupt:
             console.print(f"\ninterrupted; finished problems are kept: --run-id {run_id}")
