@@ -8,9 +8,10 @@ summaries of what failed: its prompt stays bounded however many parts the task h
 from __future__ import annotations
 
 import logging
+from typing import Any, Literal
 
 from langgraph.runtime import Runtime
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 from graph.context import Context
 from graph.state import (
@@ -49,6 +50,26 @@ class PlanDraft(BaseModel):
     goal: str
     strategy: str
     subgoals: list[SubgoalDraft]
+
+
+def plan_schema(window: list[str]) -> type[PlanDraft]:
+    """The reply schema for planning `window`: at most one subgoal per part, each naming one of
+    its parts, with at most CRITERIA_KEPT criteria. The endpoint's JSON grammar then holds the
+    model to what the prompt asks. Unconstrained, the 1.5B invented helper parts for one-part
+    HumanEval tasks and ran into the reply cap: 5 of 17 plans, each costing a repair call, 3
+    of whose replies were cut too (the default plan then)."""
+    # A Literal built at run time is a value to a type checker, not a type: hence `Any`.
+    names: Any = Literal[tuple(window)]
+    subgoal = create_model(
+        "SubgoalDraft",
+        __base__=SubgoalDraft,
+        part=(names, ...),
+        acceptance=(list[str], Field(default_factory=list, max_length=CRITERIA_KEPT)),
+    )
+    subgoals: Any = list[subgoal]  # type: ignore[valid-type]
+    return create_model(
+        "PlanDraft", __base__=PlanDraft, subgoals=(subgoals, Field(max_length=len(window)))
+    )
 
 
 def default_subgoal(index: int, part: str) -> Subgoal:
@@ -191,7 +212,7 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
         routines=routines_text(routines),
         history=history(state),
     )
-    draft = calls.json(messages, PlanDraft, fragment("architect.example"))
+    draft = calls.json(messages, plan_schema(window), fragment("architect.example"))
     if draft is None:
         log.warning("architect: no usable plan from the model; using the default plan")
     plan = plan_from_draft(draft, task, window, version)

@@ -66,9 +66,16 @@ def test_the_architect_plans_one_window_of_parts_at_a_time(make_harness):
     architect = harness.prompts("architect")
     assert len(architect) == 3
     names = [p.entry_point for p in bundle.parts]
-    for prompt, window in zip(architect, [names[0:2], names[2:4], names[4:5]], strict=True):
+    formats = [b["response_format"] for b in harness.endpoint.requests if b["model"] == "architect"]
+    windows = [names[0:2], names[2:4], names[4:5]]
+    for prompt, response_format, window in zip(architect, formats, windows, strict=True):
         listed = prompt.partition("Parts to plan now:")[2].partition("Visible tests:")[0]
         assert [n for n in names if f"- {n}:" in listed] == window
+        # The reply schema holds the model to the window: one subgoal per part at most.
+        schema = response_format.get("schema") or response_format["json_schema"]["schema"]
+        assert schema["properties"]["subgoals"]["maxItems"] == len(window)
+        part = schema["$defs"]["SubgoalDraft"]["properties"]["part"]
+        assert part.get("enum", [part.get("const")]) == window
     decisions = [p.decision for p in state.progress]
     assert decisions == ["plan", "continue", "plan", "continue", "plan", "done"]
     assert [p.version for p in [state.plan]] == [3]
