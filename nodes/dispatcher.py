@@ -1,8 +1,10 @@
 """Routing Dispatcher: turns the current subgoal into a subtask and picks its specialist(s).
 
-On the first try of a direct attempt it makes no call when the router is confident, or when
-every candidate runs on the same weights (the embedded model without adapters): the plain try
-uses neither its objective nor, then, its choice of model. A small task of several parts
+On the first try of a direct attempt it makes no call when the router is confident: the plain
+try uses neither its objective nor, then, its choice of model. Under adaptive depth it makes
+none at all when every candidate runs on the same weights (the embedded model without
+adapters): there is no model to choose, and the architect's subgoal is the subtask (on
+HumanEval its calls after a replan were 8% of the hierarchy's tokens). A small task of several parts
 (`whole_first_parts`) opens with one plain call for all of them; a later part whose function
 that answer already wrote gets the written code checked instead of a call.
 
@@ -124,15 +126,15 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
     router_scores = candidates_for(state, part.name, router.score(text))
     calls = tier_calls(runtime, "dispatcher", context.dispatcher_model, context.temperature)
     plain = first_direct_try(state)
-    settled = plain and (
-        max(router_scores.values()) >= context.direct_route_score
-        or one_served_model(context, router_scores)
-    )
+    confident = plain and max(router_scores.values()) >= context.direct_route_score
+    one_model = context.direct_first and one_served_model(context, router_scores)
+    settled = confident or one_model
     draft = (
         None if settled else ask_dispatcher(state, subgoal, fleet, router_scores, calls, context)
     )
     if settled:
-        log.info("dispatcher: direct first attempt, the router's choice without a call")
+        why = "direct first attempt" if confident else "every candidate runs on the same weights"
+        log.info("dispatcher: %s; the router's choice without a call", why)
     small = whole_first(state, context)
     whole = small and not state.outcomes
     carried = written_earlier(state, part) if small else ""

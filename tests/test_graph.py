@@ -100,6 +100,19 @@ def test_an_unsure_router_needs_no_dispatcher_call_when_every_specialist_is_one_
     assert state.result is not None and state.result.status == "solved"
 
 
+def test_after_a_replan_no_dispatcher_call_when_every_specialist_is_one_model(make_harness):
+    """The embedded model without adapters: no model to choose, and the architect's new
+    subgoal is the subtask as it stands."""
+    harness = make_harness(wrong_tries=2)
+    state = harness.solve(
+        "builtin/1", direct_first=True, max_retries=1, max_replans=1, endpoint="local"
+    )
+    assert [p.decision for p in state.progress] == ["direct", "replan", "done"]
+    assert state.result is not None and state.result.status == "solved"
+    assert node_names(harness) == ["python", "python", "architect", "python"]
+    assert state.plan is not None and state.plan.subgoals[0].objective in harness.prompts()[-1]
+
+
 def test_direct_first_tries_each_part_plain_with_the_interfaces_it_calls(make_harness):
     """A two-part task (MBPP Pro): no plan or dispatch call; the second part's plain prompt
     shows the first part's interface, as comments before its statement."""
