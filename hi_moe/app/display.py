@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.syntax import Syntax
 from rich.table import Table
 
@@ -17,9 +27,35 @@ def print_report(text: str) -> None:
     console.print(text, markup=False, soft_wrap=True)
 
 
+class LineProgress(Progress):
+    """Progress for output that is not a terminal (a log file, CI), where a bar cannot redraw:
+    each change of a task's count prints one line, description, done/total and elapsed."""
+
+    def update(self, task_id: TaskID, **changes: Any) -> None:
+        before = self._tasks[task_id].completed
+        super().update(task_id, **changes)
+        self._line_if_moved(task_id, before)
+
+    def advance(self, task_id: TaskID, advance: float = 1) -> None:
+        before = self._tasks[task_id].completed
+        super().advance(task_id, advance)
+        self._line_if_moved(task_id, before)
+
+    def _line_if_moved(self, task_id: TaskID, before: float) -> None:
+        task = self._tasks[task_id]
+        if task.completed == before:
+            return
+        total = "" if task.total is None else f"/{task.total:g}"
+        elapsed = timedelta(seconds=int(task.elapsed or 0))
+        self.console.print(f"{task.description}: {task.completed:g}{total} ({elapsed})",
+                           markup=False, highlight=False)  # fmt: skip
+
+
 def progress_bar(disable: bool = False) -> Progress:
-    """The bar every multi-problem command shows: description, bar, done/total, elapsed."""
-    return Progress(
+    """The bar every multi-problem command shows: description, bar, done/total, elapsed; off a
+    terminal, one line per step instead (see LineProgress)."""
+    kind = Progress if disable or console.is_terminal else LineProgress
+    return kind(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
