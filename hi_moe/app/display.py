@@ -37,9 +37,7 @@ class LineProgress(Progress):
         self._line_if_moved(task_id, before)
 
     def advance(self, task_id: TaskID, advance: float = 1) -> None:
-        before = self._tasks[task_id].completed
-        super().advance(task_id, advance)
-        self._line_if_moved(task_id, before)
+        self.update(task_id, advance=advance)
 
     def _line_if_moved(self, task_id: TaskID, before: float) -> None:
         task = self._tasks[task_id]
