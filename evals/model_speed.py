@@ -66,4 +66,8 @@ def retry_prompt_reuse(server: LocalServer, model: str) -> PromptTokens:
     before = server.prompt_tokens()
     timed_completion(server.base_url, model, 1, PROMPT + RETRY_FEEDBACK)
     after = server.prompt_tokens()
-    return PromptTokens(after.sent - before.sent, after.evaluated - before.evaluated)
+    return PromptTokens(
+        after.sent - before.sent,
+        after.evaluated - before.evaluated,
+        after.unaligned - before.unaligned,
+    )

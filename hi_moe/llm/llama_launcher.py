@@ -3,9 +3,11 @@
 llama-cpp-python's stock proxy reloads the model whenever the requested alias changes and
 silently answers unknown names with its default model. This proxy keeps one loaded model per
 distinct (GGUF, LoRA) pair, shared by every alias that uses it, and refuses unknown names.
-A meter counts the prompt tokens sent and those evaluated: llama.cpp skips the prefix a prompt
-shares with the previous one on the same model (its KV cache), so a retry pays only for its
-new tokens. GET /hi-moe/prompt-tokens answers the totals.
+Each model reuses the prefix a prompt shares with the previous one (its KV cache) only in whole,
+aligned batches (hi_moe/llm/aligned_prefix.py), so a greedy reply never depends on what the
+cache held, and a retry still pays mostly for its new tokens. A meter counts the prompt tokens
+sent, those evaluated, and those llama-cpp-python's unaligned reuse would have evaluated (the
+cost of determinism). GET /hi-moe/prompt-tokens answers the totals.
 The server exits when the process that started it is gone, however that one died.
 
 Run as: python -m hi_moe.llm.llama_launcher CONFIG.json
@@ -28,26 +30,38 @@ from fastapi import HTTPException
 from llama_cpp.server.model import LlamaProxy
 from llama_cpp.server.settings import ConfigFileSettings, ModelSettings, ServerSettings
 
+from hi_moe.llm.aligned_prefix import aligned_reuse, clean_after, common_prefix
 from hi_moe.llm.local_server import PROMPT_TOKENS_ROUTE
 
 
 class PromptMeter:
-    """Prompt tokens sent to the loaded models and those they evaluated (not found in the
-    KV cache). The server answers one request at a time, so the counts need no lock."""
+    """Prompt tokens sent to the loaded models, those they evaluated (not reused from the KV
+    cache) and those an unaligned reuse would have evaluated. Each model reuses its cache only
+    in aligned whole batches. The server answers one request at a time: no lock needed."""
 
     def __init__(self) -> None:
         self.sent = 0
         self.evaluated = 0
+        self.unaligned = 0
         self._prompt_pending = False
 
     def attach(self, llama: llama_cpp.Llama) -> None:
-        """Count through this model's `generate` (the prompt sent) and its first `eval`
-        after it (what is left once the cached prefix is skipped)."""
+        """Align reuse and count through this model's `generate` (the prompt sent) and its
+        first `eval` after it (what is left once the reused prefix is skipped)."""
         generate, evaluate = llama.generate, llama.eval
+        clean = 0
+        """The cached tokens evaluated in aligned full batches."""
 
         def counted_generate(
             tokens: Sequence[int], *args: Any, **kwargs: Any
         ) -> Generator[int, Sequence[int] | None, None]:
+            nonlocal clean
+            tokens = list(tokens)
+            cached = llama.input_ids[: llama.n_tokens].tolist()
+            self.unaligned += len(tokens) - min(common_prefix(cached, tokens), len(tokens) - 1)
+            # llama-cpp-python reuses the common prefix of the first `n_tokens` cached tokens.
+            llama.n_tokens = aligned_reuse(cached, clean, tokens, llama.n_batch)
+            clean = clean_after(len(tokens), llama.n_batch)
             self.sent += len(tokens)
             self._prompt_pending = True
             return generate(tokens, *args, **kwargs)
@@ -63,7 +77,7 @@ class PromptMeter:
         llama.eval = counted_eval  # type: ignore[method-assign]
 
     def totals(self) -> dict[str, int]:
-        return {"sent": self.sent, "evaluated": self.evaluated}
+        return {"sent": self.sent, "evaluated": self.evaluated, "unaligned": self.unaligned}
 
 
 meter = PromptMeter()

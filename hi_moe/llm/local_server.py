@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 LOG_TAIL_CHARS = 800
 PROMPT_TOKENS_ROUTE = "/hi-moe/prompt-tokens"
 """The launcher's route answering the prompt tokens sent and evaluated so far."""
+BATCH_TOKENS = 64
+"""llama.cpp's prompt batch (n_batch): the KV cache is reused in whole batches of this many
+tokens (hi_moe/llm/aligned_prefix.py); smaller wastes less of a shared prefix."""
 FAILURE_GRACE_S = 2.0
 """How long a failed request waits for the server to finish dying before blaming the network."""
 REBUILD_HINT = (
@@ -53,15 +56,20 @@ def free_port() -> int:
 @dataclass(frozen=True)
 class PromptTokens:
     """Prompt tokens sent to the server and those it evaluated; the rest came from its KV cache
-    (the prefix a prompt shares with the previous one on the same model)."""
+    (the prefix a prompt shares with the previous one on the same model, in whole batches).
+    `unaligned`: what reusing the whole shared prefix would have evaluated (not deterministic)."""
 
     sent: int
     evaluated: int
+    unaligned: int
 
     def line(self) -> str:
         reused = self.sent - self.evaluated
         share = f" ({reused / self.sent:.0%} reused from the KV cache)" if self.sent else ""
-        return f"prompt tokens: {self.sent:,} sent, {self.evaluated:,} evaluated{share}"
+        return (
+            f"prompt tokens: {self.sent:,} sent, {self.evaluated:,} evaluated{share}; "
+            f"{self.unaligned:,} with unaligned (nondeterministic) reuse"
+        )
 
 
 class LocalServer:
@@ -129,6 +137,7 @@ class LocalServer:
                 "model_alias": alias,
                 "n_ctx": self.context_tokens,
                 "n_threads": 2,
+                "n_batch": BATCH_TOKENS,
                 "verbose": False,
             }
             if adapter is not None:
@@ -209,7 +218,7 @@ class LocalServer:
         reply = httpx.get(f"http://127.0.0.1:{self.port}{PROMPT_TOKENS_ROUTE}", timeout=5)
         reply.raise_for_status()
         totals = reply.json()
-        return PromptTokens(totals["sent"], totals["evaluated"])
+        return PromptTokens(totals["sent"], totals["evaluated"], totals["unaligned"])
 
     def wait(self) -> None:
         """Block until the server exits (serve-local)."""
