@@ -10,6 +10,7 @@ one prompt with both statements, as the MBPP Pro paper evaluates it.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from langchain_core.messages import BaseMessage
@@ -109,8 +110,10 @@ def sample(
     temperature: float,
     thread_id: str,
     tier: str = "baseline",
+    shared_with: Sequence[str] = (),
 ) -> Sample:
-    """One completion of `messages` (logged under `tier`), checked against the visible tests."""
+    """One completion of `messages` (logged under `tier`), checked against the visible tests;
+    a greedy request one of the threads `shared_with` made is answered with its reply."""
     specialist = load_fleet(context.fleet_path).get(BASELINE_SPECIALIST)
     started = time.perf_counter()
     completion = client_for(context).complete(
@@ -121,6 +124,7 @@ def sample(
         max_tokens=context.max_completion_tokens,
         thread_id=thread_id,
         retry=endpoint_retry(context),
+        shared_with=shared_with,
     )
     code = extract_code(completion.text)
     verdict = visible_check(problem, code, context.test_timeout_s)
@@ -128,7 +132,7 @@ def sample(
         code=code,
         reply=completion.text,
         tokens=completion.prompt_tokens + completion.completion_tokens,
-        seconds=time.perf_counter() - started,
+        seconds=time.perf_counter() - started + (completion.latency_s if completion.shared else 0),
         ran_ok=verdict.ran_ok,
         visible_passed=verdict.tests_passed,
         visible_total=verdict.tests_total,
@@ -136,10 +140,14 @@ def sample(
     )
 
 
-def greedy_sample(context: Context, problem: Problem | Project, thread_id: str) -> Sample:
+def greedy_sample(
+    context: Context, problem: Problem | Project, thread_id: str, shared_with: Sequence[str] = ()
+) -> Sample:
     """The single call: the plain prompt, greedy. Best-of-n and retry start from this very
-    sample (a greedy completion of the same prompt is the same reply), so it is made once."""
-    return sample(context, problem, task_prompt(problem, context), GREEDY, thread_id)
+    sample (a greedy completion of the same prompt is the same reply), so it is made once;
+    where a thread of `shared_with` (the hierarchy's) made the same request, its reply."""
+    messages = task_prompt(problem, context)
+    return sample(context, problem, messages, GREEDY, thread_id, shared_with=shared_with)
 
 
 def format_error(problem: Problem | Project, code: str) -> bool:

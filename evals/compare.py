@@ -201,12 +201,15 @@ def single_context_runs(
     systems: tuple[str, ...],
     budget: int,
     thread_prefix: str,
+    hierarchy_thread: str = "",
 ) -> dict[str, SystemRun]:
-    """The single-context systems among `systems` on one problem, all from one greedy sample."""
+    """The single-context systems among `systems` on one problem, all from one greedy sample:
+    the hierarchy's own reply where its first call was the very same request."""
     singles = [system for system in systems if system != "hierarchy"]
     if not singles:
         return {}
-    first: Sample = greedy_sample(context, problem, f"{thread_prefix}baseline")
+    shared = (hierarchy_thread,) if hierarchy_thread else ()
+    first: Sample = greedy_sample(context, problem, f"{thread_prefix}baseline", shared)
     runs = {}
     for system in singles:
         if system in BUDGETED:
@@ -253,7 +256,12 @@ def run_compare(
                 rows.append(hierarchy_row(problem, result))
                 budget = result.total_tokens
             singles = single_context_runs(
-                solving.context, problem, systems, budget, thread.removesuffix("hierarchy")
+                solving.context,
+                problem,
+                systems,
+                budget,
+                thread.removesuffix("hierarchy"),
+                thread if "hierarchy" in systems else "",
             )
             rows += [single_context_row(problem, name, run) for name, run in singles.items()]
             store.add(rows)

@@ -49,6 +49,22 @@ def test_compare_runs_the_four_systems_on_humaneval_offline(tmp_path, capsys):
     assert "| baseline | 3 | 100.0% [43.8%, 100.0%] | 1 |" in out  # McNemar: no discordant pair
 
 
+def test_the_single_call_shares_the_hierarchys_identical_first_request(tmp_path):
+    args = ["compare", "--mock", "--dataset", "humaneval", "--limit", "2", "--home", str(tmp_path)]
+    assert main([*args, "--run-id", "shared", "--systems", "baseline,hierarchy"]) == 0
+    with sqlite3.connect(tmp_path / "calls.sqlite") as conn:
+        first = conn.execute(
+            "SELECT request, tier, thread_id FROM calls WHERE tier = 'specialist' ORDER BY id"
+        ).fetchall()
+        made = conn.execute("SELECT request, COUNT(*) FROM calls GROUP BY request").fetchall()
+    assert baseline_calls(tmp_path) == 0  # both answered from the hierarchy's first call
+    assert all(count == 1 for _, count in made)  # no request is made twice
+    assert len({thread for _, _, thread in first}) == 2
+    rows = json.loads((tmp_path / "compare" / "shared.json").read_text())["rows"]
+    baseline = [r for r in rows if r["system"] == "baseline"]
+    assert all(r["calls"] == 1 and r["tokens"] > 0 and r["passed"] for r in baseline)
+
+
 def test_compare_runs_only_the_systems_asked_for(tmp_path, capsys):
     args = ["compare", "--mock", "--limit", "2", "--home", str(tmp_path), "--run-id", "two"]
     assert main([*args, "--systems", "hierarchy,baseline"]) == 0
@@ -170,10 +186,10 @@ def test_a_problem_the_endpoint_gives_up_on_is_unfinished_and_the_run_id_resumes
 ):
     real = compare.greedy_sample
 
-    def flaky(context, problem, thread_id):
+    def flaky(context, problem, thread_id, shared_with=()):
         if problem.id == "builtin/1":
             raise EndpointError("http://x/v1 answered HTTP 503 (gave up after 4 tries)")
-        return real(context, problem, thread_id)
+        return real(context, problem, thread_id, shared_with)
 
     monkeypatch.setattr(compare, "greedy_sample", flaky)
     args = ["compare", "--mock", "--limit", "3", "--home", str(tmp_path), "--run-id", "r2"]

@@ -2,7 +2,9 @@
 
 A completed call also keeps its reply under a replay key (thread, graph task, position in the
 task, prompt hash). A node re-run after a crash finds its earlier replies there, so no
-completed call is ever made twice.
+completed call is ever made twice. Each call also keeps a digest of its whole request (model,
+sampling settings, messages): a greedy request another system of the same comparison already
+made is answered from its reply (`find_shared`), so both systems start from the very same reply.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,10 +30,11 @@ CREATE TABLE IF NOT EXISTS calls (
     error TEXT,
     replay_key TEXT,
     reply TEXT,
-    prompt TEXT
+    prompt TEXT,
+    request TEXT
 )
 """
-ADDED_COLUMNS = {"replay_key": "TEXT", "reply": "TEXT", "prompt": "TEXT"}
+ADDED_COLUMNS = {"replay_key": "TEXT", "reply": "TEXT", "prompt": "TEXT", "request": "TEXT"}
 """Columns newer than the first schema, added to an older log on open."""
 
 
@@ -48,6 +52,8 @@ class CallRecord:
     reply: str | None = None
     prompt: str | None = None
     """The messages sent, one `[role]` header before each (see `client.transcript`)."""
+    request: str | None = None
+    """A digest of the whole request (see `client.request_digest`)."""
 
 
 class CallLog:
@@ -65,14 +71,15 @@ class CallLog:
             if column not in have:
                 self._conn.execute(f"ALTER TABLE calls ADD COLUMN {column} {kind}")
         self._conn.execute("CREATE INDEX IF NOT EXISTS calls_replay ON calls (replay_key)")
+        self._conn.execute("CREATE INDEX IF NOT EXISTS calls_request ON calls (request)")
         self._conn.commit()
 
     def record(self, call: CallRecord) -> None:
         with self._lock:
             self._conn.execute(
                 "INSERT INTO calls (ts, thread_id, tier, model, prompt_tokens, completion_tokens,"
-                " latency_s, ok, error, replay_key, reply, prompt)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " latency_s, ok, error, replay_key, reply, prompt, request)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     time.time(),
                     call.thread_id,
@@ -86,6 +93,7 @@ class CallLog:
                     call.replay_key,
                     call.reply,
                     call.prompt,
+                    call.request,
                 ),
             )
             self._conn.commit()
@@ -93,6 +101,14 @@ class CallLog:
     def find_reply(self, replay_key: str) -> CallRecord | None:
         """The completed call recorded under `replay_key`, if any."""
         found = self._select("WHERE replay_key = ? AND ok = 1", (replay_key,))
+        return found[0] if found else None
+
+    def find_shared(self, request: str, thread_ids: Sequence[str]) -> CallRecord | None:
+        """The first completed call of one of `thread_ids` that made the very same `request`."""
+        marks = ", ".join("?" * len(thread_ids))
+        found = self._select(
+            f"WHERE request = ? AND ok = 1 AND thread_id IN ({marks})", (request, *thread_ids)
+        )
         return found[0] if found else None
 
     def for_thread(self, thread_id: str) -> list[CallRecord]:
@@ -105,12 +121,10 @@ class CallLog:
         with self._lock:
             rows = self._conn.execute(
                 "SELECT thread_id, tier, model, prompt_tokens, completion_tokens, latency_s, ok,"
-                f" error, replay_key, reply, prompt FROM calls {where} ORDER BY id",
+                f" error, replay_key, reply, prompt, request FROM calls {where} ORDER BY id",
                 params,
             ).fetchall()
         return [
-            CallRecord(
-                thread, tier, model, sent, received, latency, bool(ok), error, key, reply, prompt
-            )
-            for thread, tier, model, sent, received, latency, ok, error, key, reply, prompt in rows
+            CallRecord(thread, tier, model, sent, received, latency, bool(ok), *rest)
+            for thread, tier, model, sent, received, latency, ok, *rest in rows
         ]

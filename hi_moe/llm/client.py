@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypeVar
@@ -63,6 +64,8 @@ class Completion:
     latency_s: float
     replayed: bool = False
     """Found in the call log (a node re-run after a crash), not asked of the model again."""
+    shared: bool = False
+    """Another thread's reply to the very same greedy request (tokens and latency are its)."""
 
 
 def json_schema_format(name: str, schema: dict, style: str = "openai") -> dict:
@@ -163,18 +166,27 @@ class LLMClient:
         response_format: dict | None = None,
         replay_key: str | None = None,
         retry: Retry | None = None,
+        shared_with: Sequence[str] = (),
     ) -> Completion:
         """One chat completion; raises EndpointError once `retry` (default: the client's) is spent.
 
         A 5xx, 429, timeout, dropped connection or malformed reply is retried with backoff, each
         failed try logged; other errors (an unknown model, a bad request) fail at once. With a
-        `replay_key` already in the call log, the logged reply comes back instead.
+        `replay_key` already in the call log, the logged reply comes back instead. A greedy
+        request that one of the threads `shared_with` already made is answered with its reply,
+        with no new call (its tokens and latency, `shared`).
         """
         earlier = self.call_log.find_reply(replay_key) if replay_key else None
         if earlier is not None and earlier.reply is not None:
             log.info("%s: replaying a completed %s call from the call log", tier, model)
             return Completion(
                 earlier.reply, earlier.prompt_tokens, earlier.completion_tokens, 0.0, replayed=True
+            )
+        request = request_digest(model, temperature, max_tokens, response_format, messages)
+        same = self.call_log.find_shared(request, shared_with) if shared_with else None
+        if temperature == 0 and same is not None and same.reply is not None:
+            return Completion(
+                same.reply, same.prompt_tokens, same.completion_tokens, same.latency_s, shared=True
             )
         extra: dict[str, Any] = {"response_format": response_format} if response_format else {}
         chat = self._chat(model, temperature, max_tokens)
@@ -221,6 +233,7 @@ class LLMClient:
                 replay_key=replay_key,
                 reply=text,
                 prompt=prompt,
+                request=request,
             )
         )
         return completion
@@ -233,6 +246,19 @@ class LLMClient:
         defect = reply_defect(response.content)
         if defect is not None:
             raise MalformedReply(f"{self.base_url} answered HTTP 200 with {defect}")
+
+
+def request_digest(
+    model: str,
+    temperature: float,
+    max_tokens: int,
+    response_format: dict | None,
+    messages: list[BaseMessage],
+) -> str:
+    """A hash of everything a request sends: equal digests, the very same request."""
+    payload = [model, temperature, max_tokens, response_format,
+               [(message.type, message.content) for message in messages]]  # fmt: skip
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
 def transcript(messages: list[BaseMessage]) -> str:
