@@ -81,7 +81,9 @@ def test_complete_returns_text_usage_and_logs_the_call(call_log):
         ok=True,
         reply="hello there",
         prompt="[system]\nYou are terse.\n\n[human]\nSay hello.",
+        request=record.request,
     )
+    assert record.request is not None and len(record.request) == 64
     assert endpoint.requests[0]["model"] == "python"
     assert endpoint.requests[0]["messages"][1] == {"role": "user", "content": "Say hello."}
 
