@@ -91,12 +91,17 @@ def thread_prefix(run_tag: str, problem_id: str) -> str:
 
 def problem_run(row: compare.Row, run_tag: str, calls: list[CallRecord]) -> ProblemRun:
     """Join a compare row with its successful calls in the log."""
-    prefix, suffix = thread_prefix(run_tag, row.problem_id), f"-{row.system}"
-    mine = [
-        c
-        for c in calls
-        if c.ok and c.thread_id and c.thread_id.startswith(prefix) and c.thread_id.endswith(suffix)
-    ]
+    prefix = thread_prefix(run_tag, row.problem_id)
+
+    def of(system: str) -> list[CallRecord]:
+        suffix = f"-{system}"
+        return [c for c in calls if c.ok and c.thread_id and c.thread_id.startswith(prefix)
+                and c.thread_id.endswith(suffix)]  # fmt: skip
+
+    mine = of(row.system)
+    if not mine and row.system == "baseline":
+        # compare made the single call's request once: it is the hierarchy's first call
+        mine = of("hierarchy")[:1]
     completion, llm_s = sum(c.completion_tokens for c in mine), sum(c.latency_s for c in mine)
     return ProblemRun(
         row.problem_id,
