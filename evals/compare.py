@@ -19,7 +19,7 @@ the run is refused if any adapter was trained on one of the evaluated problems.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -201,15 +201,14 @@ def single_context_runs(
     systems: tuple[str, ...],
     budget: int,
     thread_prefix: str,
-    hierarchy_thread: str = "",
+    shared_with: Sequence[str] = (),
 ) -> dict[str, SystemRun]:
     """The single-context systems among `systems` on one problem, all from one greedy sample:
     the hierarchy's own reply where its first call was the very same request."""
     singles = [system for system in systems if system != "hierarchy"]
     if not singles:
         return {}
-    shared = (hierarchy_thread,) if hierarchy_thread else ()
-    first: Sample = greedy_sample(context, problem, f"{thread_prefix}baseline", shared)
+    first: Sample = greedy_sample(context, problem, f"{thread_prefix}baseline", shared_with)
     runs = {}
     for system in singles:
         if system in BUDGETED:
@@ -261,7 +260,7 @@ def run_compare(
                 systems,
                 budget,
                 thread.removesuffix("hierarchy"),
-                thread if "hierarchy" in systems else "",
+                (thread,) if "hierarchy" in systems else (),
             )
             rows += [single_context_row(problem, name, run) for name, run in singles.items()]
             store.add(rows)

@@ -183,8 +183,9 @@ class LLMClient:
                 earlier.reply, earlier.prompt_tokens, earlier.completion_tokens, 0.0, replayed=True
             )
         request = request_digest(model, temperature, max_tokens, response_format, messages)
-        same = self.call_log.find_shared(request, shared_with) if shared_with else None
-        if temperature == 0 and same is not None and same.reply is not None:
+        greedy_shared = temperature == 0 and shared_with
+        same = self.call_log.find_shared(request, shared_with) if greedy_shared else None
+        if same is not None and same.reply is not None:
             return Completion(
                 same.reply, same.prompt_tokens, same.completion_tokens, same.latency_s, shared=True
             )

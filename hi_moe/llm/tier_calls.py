@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -13,7 +12,13 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pydantic import BaseModel, ValidationError
 
 from graph.state import TierUsage, Usage
-from hi_moe.llm.client import DEFAULT_RETRY, LLMClient, Retry, json_schema_format
+from hi_moe.llm.client import (
+    DEFAULT_RETRY,
+    LLMClient,
+    Retry,
+    json_schema_format,
+    request_digest,
+)
 from hi_moe.llm.prompting import load_text
 
 log = logging.getLogger(__name__)
@@ -68,10 +73,7 @@ class TierCalls:
         if self.replay_scope is None:
             return None
         self._sequence += 1
-        payload = json.dumps(
-            [self.model, settings, [(m.type, str(m.content)) for m in messages]], sort_keys=True
-        )
-        digest = hashlib.sha256(payload.encode()).hexdigest()[:24]
+        digest = request_digest(self.model, messages=messages, **settings)[:24]
         return f"{self.replay_scope}|{self.tier}|{self._sequence}|{digest}"
 
     def text(
