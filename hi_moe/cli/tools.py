@@ -22,8 +22,9 @@ from hi_moe.errors import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_USER_ERROR, Us
 from hi_moe.llm.endpoints import MODAL_KEY_ENV, MODAL_URL_ENV, required_models
 from hi_moe.llm.local_server import LocalServer
 from hi_moe.llm.modal_status import check_endpoint, format_status
-from hi_moe.problems.datasets import load_dataset
+from hi_moe.problems.datasets import dataset_exclusions, load_dataset
 from hi_moe.problems.gsm8k import convert_file
+from hi_moe.problems.projects import Project
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -169,8 +170,19 @@ def cmd_prepare_gsm8k(args: argparse.Namespace) -> int:
 
 
 def cmd_problems(args: argparse.Namespace) -> int:
+    """One line per problem (multi-part tasks: with their parts and visible tests), then the
+    tasks the dataset leaves out, with the reasons."""
     for problem in load_dataset(args.dataset):
-        console.print(f"{problem.id:16} {problem.kind:5} {problem.domain:16} {problem.title}")
+        line = f"{problem.id:16} {problem.kind:5} {problem.domain:16} {problem.title}"
+        if isinstance(problem, Project):
+            examples = sum(len(part.visible_tests) for part in problem.parts)
+            line += f"  ({len(problem.parts)} parts, {examples} visible tests)"
+        console.print(line, markup=False, soft_wrap=True)
+    excluded = dataset_exclusions(args.dataset)
+    if excluded:
+        console.print(f"\nexcluded ({len(excluded)}):")
+        for task_id, reason in excluded.items():
+            console.print(f"{task_id:16} {reason}", markup=False, soft_wrap=True)
     return 0
 
 

@@ -5,7 +5,11 @@ Evaluation problems (never trained on):
 - `math`: all 16 (same);
 - every other named dataset (e.g. `projects`), parts included;
 - `humaneval`: HumanEval/0..99 (`compare`/`bench` take the first N, the horizon benchmark the
-  first 16).
+  first 16);
+- `classeval`: all 60 classes, the excluded ones too. Prompts and settings are tuned on
+  ClassEval_0..39 (`CLASSEVAL_TUNING`); ClassEval_40..59 (`CLASSEVAL_HELD_OUT`) are held out
+  for the confirming run (`compare --dataset classeval --skip N` starts where the tuning
+  classes the dataset keeps end). Both list ids, excluded classes included.
 
 Training splits, disjoint from those by construction:
 - `humaneval-train`: HumanEval/100..163 with their canonical solutions (python specialist);
@@ -23,6 +27,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from hi_moe.errors import UserError
+from hi_moe.problems.classeval import CLASSEVAL_PREFIX, read_classeval
 from hi_moe.problems.datasets import DATASET_NAMES, load_dataset
 from hi_moe.problems.mathgen import generate
 from hi_moe.problems.problem import Problem, humaneval_problems
@@ -30,6 +35,8 @@ from hi_moe.problems.projects import Project
 
 HUMANEVAL_EVAL_COUNT = 100
 """HumanEval/0 .. HumanEval/99 are evaluation problems; the rest may be trained on."""
+CLASSEVAL_TUNING = tuple(f"{CLASSEVAL_PREFIX}{n}" for n in range(40))
+CLASSEVAL_HELD_OUT = tuple(f"{CLASSEVAL_PREFIX}{n}" for n in range(40, 60))
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,7 @@ def evaluation_ids() -> frozenset[str]:
     for name in DATASET_NAMES:
         if name != "humaneval":
             ids |= problem_ids(load_dataset(name))
+    ids |= problem_ids(read_classeval())  # its excluded classes too
     return frozenset(ids)
 
 
