@@ -94,34 +94,31 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def _workdir() -> str:
-    """A fresh host work dir the child (uid 65534 when we are root) may write to."""
+def host_workdir() -> str:
+    """A fresh host work dir the child (uid 65534 when we are root) may write to; others may enter
+    it (bubblewrap, left without capabilities, changes into it before the child drops to 65534)."""
     path = tempfile.mkdtemp(prefix="hi-moe-")
     if os.geteuid() == 0:
         os.chown(path, NOBODY, NOBODY)
+        os.chmod(path, 0o755)
     return path
 
 
-class LocalChild:
-    """The child under a local isolation, in a new session; closing kills all of it."""
+class LineProcess:
+    """A process answering each request line with one reply line, in a new session; closing
+    kills it (and, if `wrapped` in bubblewrap or unshare, everything in its PID namespace)."""
 
-    def __init__(self, kind: str) -> None:
-        # Bubblewrap gives the child a tmpfs work dir; the weaker isolations get a host temp dir.
-        self._workdir = None if kind == "bubblewrap" else _workdir()
-        self._wrapped = kind != "none"
-        try:
-            self._process = subprocess.Popen(
-                command(kind),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                cwd=self._workdir or "/",
-                env=SAFE_ENV,
-                start_new_session=True,
-            )
-        except OSError:
-            self._remove_workdir()
-            raise
+    def __init__(self, argv: list[str], cwd: str, env: dict[str, str], wrapped: bool) -> None:
+        self._wrapped = wrapped
+        self._process = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+        )
         stdin, stdout = self._process.stdin, self._process.stdout
         assert stdin is not None and stdout is not None  # both opened as pipes
         self._stdin = stdin.fileno()
@@ -163,7 +160,7 @@ class LocalChild:
         return ChildGone(self._process.returncode, self._wrapped)
 
     def close(self) -> None:
-        """Kill everything the child started, then remove the work dir.
+        """Kill everything the child started.
 
         Under bubblewrap or unshare, the wrapper's child is the init of a PID namespace: killing it
         ends every process in the namespace before the wrapper exits, so when this returns they are
@@ -185,6 +182,25 @@ class LocalChild:
         self._process.wait()
         stdin.close()
         stdout.close()
+
+
+class LocalChild(LineProcess):
+    """The child under a local isolation. Bubblewrap gives it a tmpfs work dir and the weaker
+    isolations a host temp dir of its own, unless it shares `workdir` (a host dir, not removed
+    here); `libraries` lets it import the venv's third-party packages."""
+
+    def __init__(self, kind: str, workdir: str | None = None, libraries: bool = False) -> None:
+        self._workdir = None if workdir or kind == "bubblewrap" else host_workdir()
+        argv = command(kind, workdir=workdir, libraries=libraries)
+        try:
+            super().__init__(argv, workdir or self._workdir or "/", SAFE_ENV, kind != "none")
+        except OSError:
+            self._remove_workdir()
+            raise
+
+    def close(self) -> None:
+        """Kill everything the child started, then remove its own work dir."""
+        super().close()
         self._remove_workdir()
 
     def _remove_workdir(self) -> None:

@@ -5,6 +5,10 @@ and system libraries visible, read-only; a size-capped tmpfs as work dir and /tm
 (own network and PID namespaces, host files visible as far as their permissions allow), then none.
 When started as root, the child itself becomes uid/gid 65534 before it reads any candidate code
 (see child.py), so it cannot signal our processes and the process-count limit applies.
+
+A child may share a work dir with trusted code (class grading: the tests read the files a class
+writes; it is mounted at its own path, so absolute paths agree) and may import the venv's
+third-party libraries (its site-packages, read-only).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 from hi_moe.errors import UserError
@@ -58,9 +63,25 @@ def host_interpreter() -> str:
     return str(base)
 
 
-def bwrap_args() -> list[str]:
+def library_paths() -> list[str]:
+    """The running venv's site-packages directories: the libraries a class may import."""
+    paths = sysconfig.get_paths()
+    return list(dict.fromkeys([paths["purelib"], paths["platlib"]]))
+
+
+def _parents(path: str) -> list[str]:
+    """Create the dirs above a mount point enterable by all (bubblewrap would make them 0700)."""
+    args = []
+    for parent in reversed(Path(path).parents[:-1]):
+        if str(parent) != "/tmp":
+            args += ["--perms", "0755", "--dir", str(parent)]
+    return args
+
+
+def bwrap_args(workdir: str | None = None, libraries: bool = False) -> list[str]:
     """As root: no user namespace (it would map the child to real root, exempt from RLIMIT_NPROC);
-    keep only the capabilities the child needs to drop to uid 65534."""
+    keep only the capabilities the child needs to drop to uid 65534. `workdir` (a host dir) is
+    the work dir instead of a tmpfs; `libraries` adds the site-packages, read-only."""
     if os.geteuid() == 0:
         namespaces = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts"]
         namespaces += ["--unshare-cgroup-try", "--cap-drop", "ALL"]
@@ -70,23 +91,31 @@ def bwrap_args() -> list[str]:
     binds = ["--ro-bind", "/usr", "/usr"]
     for path in ("/lib", "/lib64", "/bin"):
         binds += ["--ro-bind-try", path, path]
+    settings = []
     if not Path(sys.base_prefix).is_relative_to("/usr"):
         binds += ["--ro-bind", sys.base_prefix, PYTHON_MOUNT]
+        # Its own libpython, not the system's one of the same name (the RUNPATH is not mounted).
+        settings += ["--setenv", "LD_LIBRARY_PATH", f"{PYTHON_MOUNT}/lib"]
+    for path in library_paths() if libraries else []:
+        binds += [*_parents(path), "--ro-bind", path, path]
     tmpfs = []
-    for path in ("/tmp", WORKDIR):
+    for path in ("/tmp",) if workdir else ("/tmp", WORKDIR):
         tmpfs += ["--size", str(TMPFS_BYTES), "--perms", "1777", "--tmpfs", path]
+    work = [*_parents(workdir), "--bind", workdir, workdir] if workdir else []
     return [
         *namespaces,
         "--die-with-parent",
         "--new-session",
+        *settings,
         *binds,
         "--proc",
         "/proc",
         "--dev",
         "/dev",
         *tmpfs,
+        *work,
         "--chdir",
-        WORKDIR,
+        workdir or WORKDIR,
     ]
 
 
@@ -98,10 +127,14 @@ def sandbox_interpreter() -> str:
     return str(PYTHON_MOUNT / base.relative_to(sys.base_prefix))
 
 
-def command(kind: str, source: str = CHILD_SOURCE) -> list[str]:
-    """The command line running the child `source` under the local isolation `kind`."""
+def command(
+    kind: str, source: str = CHILD_SOURCE, workdir: str | None = None, libraries: bool = False
+) -> list[str]:
+    """The command line running the child `source` under the local isolation `kind` (for
+    `workdir` and `libraries`, see `bwrap_args`; the weaker isolations see host paths anyway)."""
     if kind == "bubblewrap":
-        return ["bwrap", *bwrap_args(), sandbox_interpreter(), "-I", "-S", "-c", source]
+        args = bwrap_args(workdir, libraries)
+        return ["bwrap", *args, sandbox_interpreter(), "-I", "-S", "-c", source]
     child = [host_interpreter(), "-I", "-S", "-c", source]
     if kind == "unshare":
         user = [] if os.geteuid() == 0 else ["--user"]

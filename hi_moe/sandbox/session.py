@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from hi_moe.sandbox import modal_child
 from hi_moe.sandbox.channel import BadReply, Child, ChildError, ChildGone, ChildTimeout, LocalChild
-from hi_moe.sandbox.isolation import isolation
+from hi_moe.sandbox.isolation import isolation, library_paths
 from hi_moe.sandbox.literals import parse_value, plain
 
 MESSAGE_CHARS = 300
@@ -28,6 +28,14 @@ LIMITS = {
 }
 """Resource limits the child sets on itself before running candidate code (plus RLIMIT_CPU).
 RLIMIT_NPROC counts every process of the child's uid (65534 when we are root)."""
+LIBRARY_ENV = {
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "HOME": "/tmp",
+}
+"""Set in a child that may import the libraries: one BLAS thread, within its memory limit, and a
+home dir (gensim and nltk look for one when imported)."""
 
 
 class CallFailed(Exception):
@@ -50,10 +58,12 @@ def short(text: str) -> str:
     return text if len(text) <= MESSAGE_CHARS else text[: MESSAGE_CHARS - 3] + "..."
 
 
-def open_child(kind: str, timeout_s: float) -> Child:
+def open_child(
+    kind: str, timeout_s: float, workdir: str | None = None, libraries: bool = False
+) -> Child:
     if kind == "modal":
         return modal_child.ModalChild(timeout_s)
-    return LocalChild(kind)
+    return LocalChild(kind, workdir, libraries)
 
 
 def _text(reply: dict, key: str) -> str:
@@ -64,12 +74,27 @@ def _text(reply: dict, key: str) -> str:
 
 
 class SandboxedProgram:
-    """The candidate's code loaded in a sandboxed child; restarted after a timeout or a crash."""
+    """The candidate's code loaded in a sandboxed child; restarted after a timeout or a crash.
+
+    With `workdir`, the child's work dir is that host dir, shared with trusted code that reads and
+    writes files there: the child may then create no links or special files in it (a symlink would
+    send the trusted side's writes elsewhere). With `libraries`, it may import the venv's packages.
+    With `seed`, Python's `random` is seeded with it before the code runs (reproducible verdicts).
+    """
 
     def __init__(
-        self, code: str, timeout_s: float, *, needs: Sequence[str] = (), program: bool = False
+        self,
+        code: str,
+        timeout_s: float,
+        *,
+        needs: Sequence[str] = (),
+        program: bool = False,
+        workdir: str | None = None,
+        libraries: bool = False,
+        kind: str | None = None,
+        seed: int | None = None,
     ) -> None:
-        self.isolation = isolation()
+        self.isolation = kind or isolation()
         self.timeout_s = timeout_s
         self.deadline = time.monotonic() + timeout_s
         limits = {**LIMITS, "RLIMIT_CPU": math.ceil(timeout_s) + 1}
@@ -79,7 +104,12 @@ class SandboxedProgram:
             "program": program,
             "needs": list(needs),
             "limits": limits,
+            "path": library_paths() if libraries else [],
+            "env": LIBRARY_ENV if libraries else {},
+            "no_links": workdir is not None,
+            "seed": seed,
         }
+        self._where = (workdir, libraries)
         self._child: Child | None = None
 
     def __enter__(self) -> SandboxedProgram:
@@ -97,7 +127,7 @@ class SandboxedProgram:
         """Start a fresh child and run the code in it."""
         self._discard()
         try:
-            self._child = open_child(self.isolation, self.timeout_s)
+            self._child = open_child(self.isolation, self.timeout_s, *self._where)
             reply = self._child.request(self._load, self.deadline)
             stdout = _text(reply, "stdout")[-OUTPUT_CHARS:]
             loaded = Loaded(reply["ok"], short(_text(reply, "error")), stdout)
@@ -111,6 +141,18 @@ class SandboxedProgram:
             self._discard()
         return loaded
 
+    def request(self, message: dict, deadline: float) -> dict:
+        """The running child's reply to `message` by `deadline`; CallFailed (and the child dropped)
+        if none comes."""
+        if self._child is None:
+            raise CallFailed("error", "the program is not running")
+        started = time.monotonic()
+        try:
+            return self._child.request(message, min(deadline, self.deadline))
+        except ChildError as exc:
+            self._discard()
+            raise _failure(exc, time.monotonic() - started) from None
+
     def call(self, name: str, args: tuple, kwargs: dict, deadline: float) -> object:
         """The plain literal `name(*args, **kwargs)` returned in the child; CallFailed otherwise."""
         if not (plain(args) and plain(kwargs)):
@@ -119,17 +161,14 @@ class SandboxedProgram:
             loaded = self.start()
             if not loaded.ok:
                 raise CallFailed("error", f"the program could not be restarted: {loaded.error}")
-        assert self._child is not None  # a successful start leaves a child
-        started = time.monotonic()
-        message = {"name": name, "args": list(args), "kwargs": kwargs}
+        reply = self.request({"name": name, "args": list(args), "kwargs": kwargs}, deadline)
         try:
-            reply = self._child.request(message, min(deadline, self.deadline))
             if not reply["ok"]:
                 raise CallFailed("error", _text(reply, "error"))
             return parse_value(_text(reply, "value"))
-        except ChildError as exc:
+        except BadReply as exc:
             self._discard()
-            raise _failure(exc, time.monotonic() - started) from None
+            raise _failure(exc, 0.0) from None
         except ValueError as exc:
             raise CallFailed("failed", f"the function's result is {exc}") from None
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import ast
 
-from graph.state import Attempt, Candidate, Part
-from hi_moe.sandbox.checks import check_function, numeric_answer, run_program
+from graph.state import Attempt, Candidate, Part, TestCase
+from hi_moe.sandbox.checks import CheckReport, check_function, numeric_answer, run_program
+from hi_moe.sandbox.class_checks import check_class_examples
 
 FEEDBACK_CHARS = 600
 
@@ -47,19 +48,39 @@ def uncalled(code: str, names: list[str]) -> list[str]:
     return [name for name in names if name not in called]
 
 
+def failure_lines(report: CheckReport) -> list[str]:
+    """Why the code did not run, else its first failing tests."""
+    if not report.ran_ok:
+        return [f"the code failed to run: {report.error}"]
+    failing = [r for r in report.results if r.status != "passed"]
+    return [f"{r.call}: {r.status}: {r.message}" for r in failing[:3]]
+
+
+def check_class_code(
+    candidate: Candidate, module: str, class_name: str, tests: list[TestCase], timeout_s: float
+) -> Attempt:
+    """`tests` (docstring examples of the class's methods) on `module`, the class assembled
+    with the candidate's method."""
+    report = check_class_examples(module, class_name, tests, timeout_s)
+    return Attempt(
+        **candidate.model_dump(),
+        tests_passed=report.passed,
+        tests_total=len(tests),
+        ran_ok=report.ran_ok,
+        feedback="\n".join(failure_lines(report))[:FEEDBACK_CHARS],
+    )
+
+
 def check_code(candidate: Candidate, part: Part, module: str, timeout_s: float) -> Attempt:
     """The part's visible tests on the module with the candidate, plus one check per function
     its statement says it must call."""
     code = module + candidate.code
     report = check_function(code, part.name, part.visible_tests, timeout_s)
     missing = uncalled(candidate.code, part.calls)
-    if not report.ran_ok:
-        feedback = f"the code failed to run: {report.error}"
-    else:
-        failing = [r for r in report.results if r.status != "passed"]
-        lines = [f"{r.call}: {r.status}: {r.message}" for r in failing[:3]]
+    lines = failure_lines(report)
+    if report.ran_ok:
         lines += [f"`{part.name}` does not call `{name}` as its statement says" for name in missing]
-        feedback = "\n".join(lines)
+    feedback = "\n".join(lines)
     return Attempt(
         **candidate.model_dump(),
         tests_passed=report.passed + len(part.calls) - len(missing),
