@@ -1,15 +1,18 @@
 """The hierarchy against single-context systems on the same problems, model and endpoint.
 
-Run: hi-moe compare --dataset builtin|humaneval|mbpp-pro|FILE [--systems a,b] [--limit N]
-         [--concurrency C] [--mock] [--adapters on|off] [--routines on|off]
-Systems (evals/baseline.py, evals/budgeted.py): `baseline`, one greedy call with the plain
-prompt; `best-of-n`, independent samples; `retry`, one growing self-debug conversation;
-`hierarchy`, the graph. Best-of-n and retry may spend up to the tokens the hierarchy spent on
-the same problem, so they need it in the run. No system learns across problems: the hierarchy's
-routine cache is off (empty), as the others have none; `--routines on` turns it on for the
-hierarchy alone, a cache of its own per run, to measure what memory adds (`compare-runs`).
+Run: hi-moe compare --dataset builtin|humaneval|mbpp-pro|classeval|FILE [--systems a,b]
+         [--limit N] [--concurrency C] [--mock] [--adapters on|off] [--routines on|off]
+Systems (evals/baseline.py, evals/class_strategies.py, evals/budgeted.py): `baseline`, one
+greedy call with the plain prompt; on classes only, ClassEval's `incremental` and
+`compositional`, method by method; `best-of-n`, independent samples; `retry`, one growing
+self-debug conversation; `hierarchy`, the graph. Best-of-n and retry may spend up to the tokens
+the hierarchy spent on the same problem, so they need it in the run. No system learns across
+problems: the hierarchy's routine cache is off (empty), as the others have none; `--routines on`
+turns it on for the hierarchy alone, a cache of its own per run, to measure what memory adds
+(`compare-runs`).
 The report (evals/compare_report.py): per system, pass@1 on hidden tests with a 95% Wilson
-interval, the exact McNemar p of the hierarchy against it, tokens, calls, seconds, format errors.
+interval (on classes, class-level and method-level), the exact McNemar p of the hierarchy
+against it, tokens, calls, seconds, format errors.
 Rows are saved after every problem; rerunning with the same --run-id skips finished problems
 and resumes unfinished ones; a run id made with other systems, model or dataset is refused.
 `--adapters off` serves the same model names without the fleet's LoRA adapters; with adapters,
@@ -27,6 +30,7 @@ from threading import Lock
 
 from evals.baseline import Sample, SystemRun, format_error, greedy_sample
 from evals.budgeted import best_of_n, retry
+from evals.class_strategies import compositional, incremental
 from evals.compare_report import Row, Summary, summarize
 from graph.context import Context
 from hi_moe.adapters.meta import check_uncontaminated, fleet_adapters
@@ -35,21 +39,35 @@ from hi_moe.app.runs import RunResult, new_thread_id, solver
 from hi_moe.errors import UserError
 from hi_moe.llm.local_server import LocalServer
 from hi_moe.llm.models import model_label
+from hi_moe.problems.classeval import ClassTask
 from hi_moe.problems.grading import grade
 from hi_moe.problems.problem import Problem
 from hi_moe.problems.projects import Project
 from hi_moe.problems.splits import problem_ids
 
-SYSTEMS = ("baseline", "best-of-n", "retry", "hierarchy")
+SYSTEMS = ("baseline", "incremental", "compositional", "best-of-n", "retry", "hierarchy")
+"""Every system, in the order of reports."""
 BUDGETED = {"best-of-n": best_of_n, "retry": retry}
 """Systems whose budget on a problem is the hierarchy's tokens on it."""
+CLASS_SYSTEMS = {"incremental": incremental, "compositional": compositional}
+"""Systems that build a class method by method: for class tasks only."""
+DEFAULT_SYSTEMS = tuple(name for name in SYSTEMS if name not in CLASS_SYSTEMS)
+"""What a run on tasks other than classes compares (and what a run stored without its
+description compared)."""
 REPORT_VERSION = 3
 Task = Problem | Project
 
 
-def parse_systems(text: str) -> tuple[str, ...]:
-    """`a,b,c` as systems in the canonical order; unknown names and a budget without the
-    hierarchy are errors."""
+def all_classes(tasks: Sequence[Task]) -> bool:
+    return bool(tasks) and all(isinstance(task, ClassTask) for task in tasks)
+
+
+def parse_systems(text: str | None, tasks: Sequence[Task]) -> tuple[str, ...]:
+    """`a,b,c` as systems in the canonical order (None: every system on classes, else
+    DEFAULT_SYSTEMS); unknown names, a budget without the hierarchy and a method-by-method
+    system on tasks that are not classes are errors."""
+    if text is None:
+        return SYSTEMS if all_classes(tasks) else DEFAULT_SYSTEMS
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in SYSTEMS]
     if unknown or not names:
@@ -59,6 +77,10 @@ def parse_systems(text: str) -> tuple[str, ...]:
     if budgeted and "hierarchy" not in names:
         raise UserError(f"{budgeted[0]} spends the hierarchy's tokens on each problem: add "
                         "hierarchy to --systems")  # fmt: skip
+    by_method = [name for name in names if name in CLASS_SYSTEMS]
+    if by_method and not all_classes(tasks):
+        raise UserError(f"{by_method[0]} builds a class method by method: it runs on class "
+                        "tasks only (--dataset classeval)")  # fmt: skip
     return tuple(name for name in SYSTEMS if name in names)
 
 
@@ -77,7 +99,7 @@ class RowStore:
             made = ", ".join(f"{key} {stored[key]} (not {run[key]})" for key in differs)
             raise UserError(f"run {path.stem} was made with {made}: choose a new --run-id")
         self.run = run if run is not None else stored
-        self.systems = tuple(self.run.get("systems", SYSTEMS)) if self.run else SYSTEMS
+        self.systems = tuple(self.run.get("systems", DEFAULT_SYSTEMS))
 
     def _load(self) -> tuple[list[Row], list[dict], dict]:
         if not self.path.exists():
@@ -183,16 +205,27 @@ def without_adapters(context: Context, off: bool) -> Iterator[Context]:
         yield replace(context, base_url=server.base_url)
 
 
+def method_counts(problem: Task, passed: int, total: int) -> tuple[int, int]:
+    """A class's methods passing their own unittest class and its methods; (0, 0) otherwise."""
+    return (passed, total) if isinstance(problem, ClassTask) else (0, 0)
+
+
 def hierarchy_row(problem: Task, result: RunResult) -> Row:
-    return Row(problem.id, "hierarchy", result.hidden["passed"], result.total_tokens,
-               result.llm_calls, result.wall_s, format_error(problem, result.solution))  # fmt: skip
+    hidden = result.hidden
+    methods = method_counts(problem, hidden["tests_passed"], hidden["tests_total"])
+    return Row(problem.id, "hierarchy", hidden["passed"], result.total_tokens, result.llm_calls,
+               result.wall_s, format_error(problem, result.solution), *methods)  # fmt: skip
 
 
 def single_context_row(problem: Task, system: str, run: SystemRun) -> Row:
-    """The system's submission (its best sample) graded with the hidden tests."""
-    code = run.best.code
-    return Row(problem.id, system, grade(problem, code).passed, run.tokens, run.calls, run.wall_s,
-               format_error(problem, code))  # fmt: skip
+    """The system's submission (its best sample, or the class it assembled) graded with the
+    hidden tests; a method no reply held is a format error."""
+    code = run.submission
+    verdict = grade(problem, code)
+    methods = method_counts(problem, verdict.tests_passed, verdict.tests_total)
+    malformed = format_error(problem, code) or bool(run.unanswered)
+    return Row(problem.id, system, verdict.passed, run.tokens, run.calls, run.wall_s, malformed,
+               *methods)  # fmt: skip
 
 
 def single_context_runs(
@@ -203,17 +236,21 @@ def single_context_runs(
     thread_prefix: str,
     shared_with: Sequence[str] = (),
 ) -> dict[str, SystemRun]:
-    """The single-context systems among `systems` on one problem, all from one greedy sample:
-    the hierarchy's own reply where its first call was the very same request."""
-    singles = [system for system in systems if system != "hierarchy"]
-    if not singles:
-        return {}
-    first: Sample = greedy_sample(context, problem, f"{thread_prefix}baseline", shared_with)
+    """The single-context systems among `systems` on one problem: the method-by-method ones on
+    their own, the others all from one greedy sample, the hierarchy's own reply where its
+    first call was the very same request."""
     runs = {}
-    for system in singles:
+    first: Sample | None = None
+    for system in (name for name in systems if name != "hierarchy"):
+        thread = f"{thread_prefix}{system}"
+        if system in CLASS_SYSTEMS:
+            assert isinstance(problem, ClassTask), "parse_systems admits them on classes only"
+            runs[system] = CLASS_SYSTEMS[system](context, problem, thread)
+            continue
+        if first is None:
+            first = greedy_sample(context, problem, f"{thread_prefix}baseline", shared_with)
         if system in BUDGETED:
-            runs[system] = BUDGETED[system](context, problem, first, budget,
-                                            f"{thread_prefix}{system}")  # fmt: skip
+            runs[system] = BUDGETED[system](context, problem, first, budget, thread)
         else:
             runs[system] = SystemRun([first])
     return runs

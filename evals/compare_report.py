@@ -22,6 +22,9 @@ class Row:
     wall_s: float
     format_error: bool
     """The submitted code is not valid Python or lacks a function the problem asks for."""
+    parts_passed: int = 0
+    parts_total: int = 0
+    """A class: its methods that pass their own unittest class, and its methods (0 otherwise)."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,19 @@ class Summary:
     format_errors: int
     p_vs_hierarchy: float | None
     """Exact McNemar p of the hierarchy against this system on the problems both finished."""
+    parts_passed: int = 0
+    parts_total: int = 0
+    """Classes: methods passing their own unittest class, and methods, pooled over the classes."""
+
+    @property
+    def method_pass_at_1(self) -> float:
+        """Method-level pass@1 (ClassEval's): pooled methods passed / methods."""
+        return self.parts_passed / self.parts_total if self.parts_total else 0.0
+
+    @property
+    def method_interval(self) -> tuple[float, float]:
+        """95% Wilson interval of the method-level pass@1."""
+        return wilson_interval(self.parts_passed, self.parts_total)
 
 
 def summarize(rows: Sequence[Row], systems: Sequence[str]) -> list[Summary]:
@@ -66,30 +82,43 @@ def summarize(rows: Sequence[Row], systems: Sequence[str]) -> list[Summary]:
                 statistics.median(r.wall_s for r in mine),
                 sum(r.format_error for r in mine),
                 p_value,
+                sum(r.parts_passed for r in mine),
+                sum(r.parts_total for r in mine),
             )
         )
     return summaries
 
 
+def rate(value: float, interval: tuple[float, float]) -> str:
+    """A pass rate with its interval, as the report shows it."""
+    low, high = interval
+    return f"{value:.1%} [{low:.1%}, {high:.1%}]"
+
+
 def render(summaries: list[Summary]) -> str:
+    """The markdown table; with a method-level pass@1 column (pooled methods passed / methods)
+    when any system has class rows."""
+    methods = any(s.parts_total for s in summaries)
+    level = "class-level " if methods else ""
+    method_head = " method-level pass@1 [95% CI] |" if methods else ""
     lines = [
-        "| system | problems | pass@1 [95% CI] | McNemar p vs hierarchy | tokens/problem "
-        "| LLM calls/problem | seconds/problem (median) | format errors |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| system | problems | {level}pass@1 [95% CI] |{method_head} McNemar p vs hierarchy "
+        "| tokens/problem | LLM calls/problem | seconds/problem (median) | format errors |",
+        "|---|---|---|" + ("---|" if methods else "") + "---|---|---|---|---|",
     ]
     for s in summaries:
-        low, high = s.interval
         p_value = "-" if s.p_vs_hierarchy is None else f"{s.p_vs_hierarchy:.3g}"
+        method = f" {rate(s.method_pass_at_1, s.method_interval)} |" if methods else ""
         lines.append(
-            f"| {s.system} | {s.problems} | {s.pass_at_1:.1%} [{low:.1%}, {high:.1%}] | "
+            f"| {s.system} | {s.problems} | {rate(s.pass_at_1, s.interval)} |{method} "
             f"{p_value} | {s.tokens_per_problem:.0f} | {s.calls_per_problem:.1f} | "
             f"{s.wall_s_per_problem:.1f} ({s.median_wall_s:.1f}) | {s.format_errors}/{s.problems} |"
         )
     return "\n".join(lines)
 
 
-COLOURS = {"baseline": "#8c8c8c", "best-of-n": "#e1812c", "retry": "#3a923a",
-           "hierarchy": "#3b75af"}  # fmt: skip
+COLOURS = {"baseline": "#8c8c8c", "incremental": "#9372b2", "compositional": "#c03d3e",
+           "best-of-n": "#e1812c", "retry": "#3a923a", "hierarchy": "#3b75af"}  # fmt: skip
 
 
 def chart(summaries: list[Summary], path: Path, title: str) -> Path:

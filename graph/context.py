@@ -138,6 +138,15 @@ class Context:
     """Hard cap on the estimated tokens of any one tier's prompt."""
 
     max_completion_tokens: int = 384
+    class_prompt_tokens: int = 2_400
+    """Cap on a prompt holding a whole class skeleton (ClassEval's longest is ~1,500 tokens)."""
+
+    class_completion_tokens: int = 2_048
+    """Cap on a reply holding a whole class (its methods' code plus echoed docstrings)."""
+
+    method_completion_tokens: int = 768
+    """Cap on a reply holding one method of a class (its code plus an echoed docstring)."""
+
     temperature: float = 0.2
     request_timeout_s: float = 600.0
     """Seconds one LLM request may take: a 1.5B model on 2 busy cores can need minutes."""
@@ -180,9 +189,12 @@ class Context:
         if not 0 <= self.routine_max_distance <= 2:
             raise UserError("routine_max_distance is a cosine distance: between 0 and 2")
 
-    def opens_whole(self, part_count: int) -> bool:
-        """Whether a task of `part_count` parts opens with one call for all its parts."""
-        return self.direct_first and 1 < part_count <= self.whole_first_parts
+    def opens_whole(self, part_count: int, whole_class: bool = False) -> bool:
+        """Whether a task of `part_count` parts opens with one call for all its parts: a small
+        one, or a class (its methods live in one class, so the single call's answer comes
+        first)."""
+        small = 1 < part_count <= self.whole_first_parts
+        return self.direct_first and (small or whole_class)
 
     def extra_body_fields(self) -> dict:
         """`extra_body` parsed; a malformed value is a clear error."""

@@ -33,6 +33,7 @@ def to_specialists(state: State) -> list[Send]:
                 interfaces=subtask.interfaces,
                 previous=state.previous_attempt,
                 whole_task=state.task if subtask.whole else None,
+                class_name=state.task.class_name,
             ),
         )
         for name in subtask.specialists

@@ -37,6 +37,8 @@ class TestCase(BaseModel):
 
     call: str
     expected: str
+    setup: str = ""
+    """Statements run before the call (a stateful example builds an object first)."""
 
 
 class Part(BaseModel):
@@ -59,6 +61,11 @@ class Task(BaseModel):
     title: str = ""
     statement: str
     parts: list[Part]
+    class_name: str = ""
+    """A class task (ClassEval): the class whose methods the parts are."""
+    skeleton: str = ""
+    """A class task: the class as given (imports, constructor, every method's signature and
+    docstring); the parts' methods are assembled into it."""
 
     def part(self, name: str) -> Part:
         """The part called `name` (a plan or subtask names only the task's own parts)."""
@@ -300,3 +307,5 @@ class SpecialistInput(BaseModel):
     previous: Attempt | None = None
     whole_task: Task | None = None
     """Only for a whole-task first try (`subtask.whole`): the small task whose parts it answers."""
+    class_name: str = ""
+    """A method of a class task: the class it belongs to."""

@@ -6,7 +6,9 @@ none at all when every candidate runs on the same weights (the embedded model wi
 adapters): there is no model to choose, and the architect's subgoal is the subtask (on
 HumanEval its calls after a replan were 8% of the hierarchy's tokens). A small task of several parts
 (`whole_first_parts`) opens with one plain call for all of them; a later part whose function
-that answer already wrote gets the written code checked instead of a call.
+that answer already wrote gets the written code checked instead of a call; so does a class,
+whatever its size (its methods live together). A method's subtask carries the class's
+constructor and the interfaces of the methods it calls.
 
 The embedding router scores every specialist against the subtask; the dispatcher model may
 name one specialist too (constrained to the fleet by the JSON schema), which adds
@@ -40,6 +42,7 @@ from hi_moe.llm.tier_calls import TierCalls
 from hi_moe.routing.fleet import Fleet, load_fleet
 from hi_moe.routing.router import choose, router_for
 from nodes.assembly import relevant_interfaces, written_earlier
+from nodes.class_module import class_interfaces
 from nodes.runtime import context_of, current_thread_id, llm_update, routing_log, tier_calls
 
 log = logging.getLogger(__name__)
@@ -82,7 +85,8 @@ def first_direct_try(state: State) -> bool:
 def whole_first(state: State, context: Context) -> bool:
     """A small task of several parts, on a direct plan: answered whole by its first call."""
     assert state.task is not None
-    return context.opens_whole(len(state.task.parts)) and first_direct_try(state)
+    task = state.task
+    return context.opens_whole(len(task.parts), bool(task.class_name)) and first_direct_try(state)
 
 
 def ask_dispatcher(
@@ -170,7 +174,9 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
         router_scores={name: round(scores[name], 4) for name in chosen},
         routing_id=decision_id,
         dispatch=state.dispatches + 1,
-        interfaces=relevant_interfaces(state, part, context.max_interfaces),
+        interfaces=class_interfaces(state.task, part)
+        if state.task.class_name
+        else relevant_interfaces(state, part, context.max_interfaces),
         plain=plain,
         whole=whole,
         carried=carried,

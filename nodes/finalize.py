@@ -1,4 +1,5 @@
-"""Finalize: assembles the solution from the settled parts and reports how the run went."""
+"""Finalize: assembles the solution from the settled parts (a class task: its class with each
+part's chosen method) and reports how the run went."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from langgraph.runtime import Runtime
 from graph.context import Context
 from graph.state import FinalReport, State
 from nodes.assembly import chosen_outcomes
+from nodes.class_module import class_module
 
 
 def node(state: State, runtime: Runtime[Context]) -> dict:
@@ -27,7 +29,10 @@ def node(state: State, runtime: Runtime[Context]) -> dict:
     summary = f"{solved}/{len(task.parts)} parts pass their visible tests"
     if last is not None:
         summary += f"; monitor: {last.decision} ({last.reason})"
-    solution = "\n\n".join(o.code.strip() for o in chosen if o is not None) + "\n"
+    if task.class_name:
+        solution = class_module(state, chosen, {})
+    else:
+        solution = "\n\n".join(o.code.strip() for o in chosen if o is not None) + "\n"
     report = FinalReport(
         status=status,
         summary=summary,

@@ -246,7 +246,7 @@ def opening(task: Task, context: Context) -> ProgressReport:
             f"new task of {len(task.parts)} part(s): a first attempt at each without a plan "
             "or dispatch call; a failure escalates"
         )
-        if context.opens_whole(len(task.parts)):
+        if context.opens_whole(len(task.parts), whole_class=bool(task.class_name)):
             reason += "; one call answers all the parts first"
         return ProgressReport(decision="direct", reason=reason, plan_version=0)
     return ProgressReport(decision="plan", reason="new task: ask for a plan", plan_version=0)

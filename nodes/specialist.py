@@ -3,8 +3,8 @@
 It sees only its subtask, the part's statement and visible tests, the interfaces of finished
 parts, and on a retry its previous attempt with the failing tests' feedback. The first try of
 a direct attempt is the plain single call instead: the statement (after the interfaces it may
-call), greedy; on a small task answered whole, every part's statement, or no call at all for a
-part that whole answer already wrote.
+call), greedy; on a small task answered whole, every part's statement (a class: its skeleton),
+or no call at all for a part that whole answer already wrote.
 """
 
 from __future__ import annotations
@@ -15,7 +15,14 @@ from langgraph.runtime import Runtime
 from graph.context import Context
 from graph.state import Candidate, SpecialistInput
 from hi_moe.llm.extraction import extract_code, extract_confidence
-from hi_moe.llm.prompting import GREEDY, fragment, plain_parts_prompt, plain_prompt, render
+from hi_moe.llm.prompting import (
+    GREEDY,
+    fragment,
+    plain_class_prompt,
+    plain_parts_prompt,
+    plain_prompt,
+    render,
+)
 from hi_moe.routing.fleet import load_fleet
 from nodes.runtime import context_of, llm_update, tier_calls
 
@@ -43,12 +50,30 @@ def plain_statement(state: SpecialistInput) -> str:
     )
 
 
-def plain_messages(state: SpecialistInput, cap_tokens: int) -> list[BaseMessage]:
-    """The plain first try's prompt: the whole task's when it is answered whole, else the part's."""
-    task = state.whole_task
+def plain_messages(state: SpecialistInput, context: Context) -> list[BaseMessage]:
+    """The plain first try's prompt: the whole task's when it is answered whole (a class: the
+    single call's own prompt, its skeleton), else the part's."""
+    task, cap = state.whole_task, context.prompt_token_cap
+    if task is not None and task.class_name:
+        return plain_class_prompt(task.skeleton, context.class_prompt_tokens)
     if task is not None:
-        return plain_parts_prompt(task.statement, [p.statement for p in task.parts], cap_tokens)
-    return plain_prompt(state.kind, plain_statement(state), cap_tokens)
+        return plain_parts_prompt(task.statement, [p.statement for p in task.parts], cap)
+    return plain_prompt(state.kind, plain_statement(state), cap)
+
+
+def reply_cap(state: SpecialistInput, context: Context) -> int:
+    """Completion tokens for this try: a whole class, one method of a class, or one part."""
+    if state.subtask.whole and state.class_name:
+        return context.class_completion_tokens
+    return context.method_completion_tokens if state.class_name else context.max_completion_tokens
+
+
+def instructions(state: SpecialistInput) -> str:
+    """What the specialist writes: the part's function, a method of the class, or a program."""
+    if state.class_name:
+        return fragment("specialist.instructions.method", part=state.part.name,
+                        class_name=state.class_name)  # fmt: skip
+    return fragment(f"specialist.instructions.{state.kind}", part=state.part.name)
 
 
 def specialist_messages(state: SpecialistInput, context: Context) -> list[BaseMessage]:
@@ -61,7 +86,7 @@ def specialist_messages(state: SpecialistInput, context: Context) -> list[BaseMe
         context.prompt_token_cap,
         specialist=specialist.name,
         description=specialist.description,
-        instructions=fragment(f"specialist.instructions.{state.kind}", part=part.name),
+        instructions=instructions(state),
         statement=part.statement,
         objective=state.subtask.objective,
         constraints="; ".join(state.subtask.constraints) or fragment("specialist.no_constraints"),
@@ -83,12 +108,12 @@ def node(state: SpecialistInput, runtime: Runtime[Context]) -> dict:
         return {"candidates": [candidate(state, specialist.name, state.subtask.carried)]}
     if plain_try(state):
         temperature = GREEDY
-        messages = plain_messages(state, context.prompt_token_cap)
+        messages = plain_messages(state, context)
     else:
         temperature = retry_temperature(specialist.temperature, state.try_index, context)
         messages = specialist_messages(state, context)
     calls = tier_calls(runtime, "specialist", specialist.model, temperature)
-    reply = calls.text(messages)
+    reply = calls.text(messages, max_tokens=reply_cap(state, context))
     answer = candidate(state, specialist.name, extract_code(reply), extract_confidence(reply))
     return {**llm_update(calls), "candidates": [answer]}
 

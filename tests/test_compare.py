@@ -11,6 +11,7 @@ from hi_moe.cli.main import main
 from hi_moe.errors import EXIT_INCOMPLETE
 from hi_moe.llm.client import EndpointError
 from hi_moe.llm.fake.scripted_model import ScriptedModel
+from hi_moe.problems.classeval import ClassTask, read_classeval
 from hi_moe.problems.datasets import load_dataset
 
 
@@ -23,12 +24,12 @@ def test_compare_writes_rows_table_and_chart_and_resumes(tmp_path, capsys):
     args = ["compare", "--mock", "--limit", "3", "--home", str(tmp_path), "--run-id", "r1"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    for system in compare.SYSTEMS:
+    for system in compare.DEFAULT_SYSTEMS:
         assert f"| {system} | 3 | 100.0% [43.8%, 100.0%]" in out
     assert out.count("| 0/3 |") == 4  # the scripted model makes no format errors
     rows = json.loads((tmp_path / "compare" / "r1.json").read_text())["rows"]
     assert {(r["problem_id"], r["system"]) for r in rows} == {
-        (p.id, s) for p in load_dataset("builtin")[:3] for s in compare.SYSTEMS
+        (p.id, s) for p in load_dataset("builtin")[:3] for s in compare.DEFAULT_SYSTEMS
     }
     singles = [r for r in rows if r["system"] != "hierarchy"]
     # The greedy answer passes every visible test: best-of-n and retry stop at it.
@@ -45,7 +46,7 @@ def test_compare_runs_the_four_systems_on_humaneval_offline(tmp_path, capsys):
     args = ["compare", "--mock", "--dataset", "humaneval", "--limit", "3", "--home", str(tmp_path)]
     assert main([*args, "--run-id", "he"]) == 0
     out = capsys.readouterr().out
-    assert all(f"| {system} | 3 | 100.0%" in out for system in compare.SYSTEMS)
+    assert all(f"| {system} | 3 | 100.0%" in out for system in compare.DEFAULT_SYSTEMS)
     assert "| baseline | 3 | 100.0% [43.8%, 100.0%] | 1 |" in out  # McNemar: no discordant pair
 
 
@@ -134,7 +135,7 @@ def test_two_part_tasks_run_offline_and_no_prompt_holds_a_hidden_test(
     args = ["compare", "--mock", "--dataset", "mbpp-pro", "--limit", "3", "--home", str(tmp_path)]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert all(f"| {system} | 3 | 100.0%" in out for system in compare.SYSTEMS)
+    assert all(f"| {system} | 3 | 100.0%" in out for system in compare.DEFAULT_SYSTEMS)
     assert "left out 24 tasks whose new statement repeats" in out
     text = "\n".join(prompts)
     for task in load_dataset("mbpp-pro")[:3]:
@@ -144,6 +145,61 @@ def test_two_part_tasks_run_offline_and_no_prompt_holds_a_hidden_test(
         for line in new.hidden_check.splitlines()[1:]:
             assert line.strip() not in text, f"{task.id}: hidden test {line.strip()} leaked"
     assert "def check(" not in text
+
+
+def distinctive_lines(task: ClassTask, *texts: str) -> set[str]:
+    """The lines of `texts` long enough to be the task's own and shown nowhere in its
+    statement (a line the skeleton has is visible anyway)."""
+    lines = {line.strip() for text in texts for line in text.splitlines()}
+    return {line for line in lines if len(line) >= 20 and line not in task.statement}
+
+
+def hidden_class_lines(task: ClassTask) -> set[str]:
+    """Distinctive lines of a class's unittest source and reference solutions."""
+    solutions = [task.reference, *(part.reference for part in task.parts)]
+    return distinctive_lines(task, task.hidden_test, *solutions)
+
+
+def leaked(lines: set[str], text: str) -> list[str]:
+    """The `lines` in `text` (a prompt, or a JSON dump with its quotes escaped)."""
+    return sorted(line for line in lines if line in text or json.dumps(line)[1:-1] in text)
+
+
+@pytest.mark.parametrize("task", read_classeval(), ids=lambda t: t.id)
+def test_no_class_test_or_solution_line_reaches_the_visible_task(task):
+    hidden = hidden_class_lines(task)
+    assert len(hidden) > 5
+    assert leaked(hidden, task.visible_task().model_dump_json()) == []
+
+
+def test_the_class_leak_check_detects_a_leak():
+    task = read_classeval()[0]
+    hidden = hidden_class_lines(task)
+    line = sorted(hidden)[0]
+    leaky = task.model_copy(update={"statement": f"{task.statement}\n# {line}\n"})
+    assert leaked(hidden, leaky.visible_task().model_dump_json()) == [line]
+
+
+def test_a_class_task_runs_offline_and_no_prompt_holds_its_hidden_test(
+    tmp_path, capsys, monkeypatch
+):
+    """The scripted model answers with the references, so later prompts (retries, the methods
+    written so far) hold them: the unittest source is what must never reach a prompt."""
+    prompts: list[str] = []
+    answer = ScriptedModel.__call__
+
+    def recording(self, model, messages, response_format):
+        prompts.append("\n".join(str(m.get("content", "")) for m in messages))
+        return answer(self, model, messages, response_format)
+
+    monkeypatch.setattr(ScriptedModel, "__call__", recording)
+    args = ["compare", "--mock", "--dataset", "classeval", "--limit", "1", "--home", str(tmp_path)]
+    assert main(args) == 0
+    text = "\n".join(prompts)
+    task = read_classeval()[0]
+    assert task.skeleton.strip()[:200] in text
+    assert leaked(distinctive_lines(task, task.hidden_test), text) == []
+    assert "unittest" not in text
 
 
 def test_compare_refuses_rows_from_another_version(tmp_path, capsys):

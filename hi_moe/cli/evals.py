@@ -47,10 +47,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add_dataset_option(compare_parser)
     compare_parser.add_argument(
         "--systems",
-        default=",".join(compare.SYSTEMS),
-        help="comma-separated, from: baseline (one greedy call), best-of-n (samples), retry "
+        help="comma-separated, from: baseline (one greedy call), incremental and compositional "
+        "(classes only: ClassEval's method-by-method generation), best-of-n (samples), retry "
         "(self-debug conversation), hierarchy; best-of-n and retry spend up to the "
-        "hierarchy's tokens per problem (default: all)",
+        "hierarchy's tokens per problem (default: all that apply to the dataset)",
     )
     compare_parser.add_argument("--limit", type=int, help="only the first N problems")
     compare_parser.add_argument(
@@ -143,9 +143,9 @@ def cmd_export_training(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     if args.concurrency < 1:
         raise UserError("--concurrency must be at least 1")
-    systems = compare.parse_systems(args.systems)
     context = make_context(args)
     problems, left_out = compared_tasks(args.dataset, args.limit, args.skip)
+    systems = compare.parse_systems(args.systems, problems)
     if left_out:
         console.print(
             f"left out {len(left_out)} tasks whose new statement repeats the base function's "

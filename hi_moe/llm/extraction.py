@@ -9,7 +9,8 @@ FENCE = re.compile(r"```[^\n`]*\n(.*?)(?:```|$)", re.DOTALL)
 CONFIDENCE = re.compile(r"CONFIDENCE:\s*([0-9]*\.?[0-9]+)", re.IGNORECASE)
 CONFIDENCE_LINE = re.compile(r"^[ \t#]*CONFIDENCE:\s*[0-9]*\.?[0-9]+[ \t]*\n?", re.I | re.M)
 """A confidence line a model put inside its code block (valid Python by accident: an annotation)."""
-MAX_CODE_CHARS = 6000
+MAX_CODE_CHARS = 12000
+"""Above any reply a 2048-token completion (a whole ClassEval class, docstrings kept) can hold."""
 
 
 def extract_code(reply: str) -> str:

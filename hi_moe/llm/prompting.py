@@ -111,6 +111,12 @@ def plain_parts_prompt(overview: str, statements: list[str], cap_tokens: int) ->
     )
 
 
+def plain_class_prompt(skeleton: str, cap_tokens: int) -> list[BaseMessage]:
+    """The plain single-call prompt for a whole class (ClassEval's holistic generation): the
+    skeleton (imports, constructor, every method's signature and docstring), all in one answer."""
+    return render("baseline_class", cap_tokens, skeleton=skeleton.rstrip())
+
+
 def prompt_tokens(messages: list[BaseMessage]) -> int:
     """Estimated tokens of a rendered prompt."""
     return sum(estimate_tokens(str(m.content)) for m in messages)

@@ -5,12 +5,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from hi_moe.problems.classeval import ClassTask
 from hi_moe.problems.problem import Problem
 from hi_moe.problems.projects import Project
 from hi_moe.sandbox.checks import check_function, numeric_answer, run_check, run_program
+from hi_moe.sandbox.class_checks import ClassReport, grade_class
 
 PART_DETAIL_CHARS = 200
 """The longest failure detail of one part in a project's grade."""
+FUNCTION_TIMEOUT_S = 20.0
+CLASS_TIMEOUT_S = 60.0
+"""A class's hidden unittest classes share this limit."""
 
 
 @dataclass(frozen=True)
@@ -20,7 +25,8 @@ class Grade:
     tests_total: int
     detail: str = ""
     parts: dict[str, bool] = field(default_factory=dict)
-    """Projects: each part's hidden-test verdict inside the assembled module."""
+    """Projects: each part's hidden-test verdict inside the assembled module; classes: each
+    method's, by its own unittest class."""
 
 
 def answers_match(got: float | None, expected: str) -> bool:
@@ -45,8 +51,44 @@ def grade_project(project: Project, module: str, timeout_s: float) -> Grade:
     )
 
 
-def grade(problem: Problem | Project, solution: str, timeout_s: float = 20.0) -> Grade:
-    """Hidden-test verdict for `solution` (a module of code, or a math answer program)."""
+def method_passed(report: ClassReport, test_class: str | None) -> bool:
+    """Whether a method's own unittest class ran and passed."""
+    result = report.results.get(test_class or "")
+    return report.ran_ok and result is not None and result.passed
+
+
+def grade_class_task(task: ClassTask, code: str, timeout_s: float = CLASS_TIMEOUT_S) -> Grade:
+    """ClassEval's two verdicts: the class passes when every unittest class does (the
+    class-level one included), a method when its own unittest class does. The dataset's imports
+    go before the candidate's code, as ClassEval's harness puts them (harmless if repeated)."""
+    module = f"{task.imports}\n{code}"
+    report = grade_class(
+        module, task.class_name, task.imports, task.hidden_test, task.test_classes, timeout_s
+    )
+    methods = {
+        name: method_passed(report, test_class)
+        for name, test_class in task.method_test_classes.items()
+    }
+    failing = [
+        f"{name}: {result.detail or 'failed'}"[:PART_DETAIL_CHARS]
+        for name, result in report.results.items()
+        if not result.passed
+    ]
+    return Grade(
+        passed=report.passed,
+        tests_passed=sum(methods.values()),
+        tests_total=len(methods),
+        detail=report.error or "; ".join(failing[:3]),
+        parts=methods,
+    )
+
+
+def grade(problem: Problem | Project, solution: str, timeout_s: float | None = None) -> Grade:
+    """Hidden-test verdict for `solution` (a module of code, or a math answer program), within
+    `timeout_s` (default: FUNCTION_TIMEOUT_S, CLASS_TIMEOUT_S for a class)."""
+    if isinstance(problem, ClassTask):
+        return grade_class_task(problem, solution, timeout_s or CLASS_TIMEOUT_S)
+    timeout_s = timeout_s or FUNCTION_TIMEOUT_S
     if isinstance(problem, Project):
         return grade_project(problem, solution, timeout_s)
     if problem.kind == "math":

@@ -1,7 +1,9 @@
 """The scripted model behind `--mock`: instant, deterministic answers for every tier.
 
 Specialists answer with the reference solution of the problem whose statement is in their
-prompt (after `wrong_tries` deliberately wrong answers, to exercise self-correction); the
+prompt (after `wrong_tries` deliberately wrong answers, to exercise self-correction), a class's
+method where the prompt asks for one ("Implement the method `m` of the class `C`"), or the whole
+reference class where the prompt shows a class task's class; the
 architect, dispatcher and monitor answer with valid JSON derived from their prompts. Tries are
 counted per problem; a resumed thread's earlier tries are counted from the replies it got
 (`answered`), so a resumed run answers as the uninterrupted one would.
@@ -16,6 +18,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from hi_moe.llm.extraction import extract_code
+from hi_moe.problems.class_code import assemble_class
+from hi_moe.problems.classeval import ClassTask
 from hi_moe.problems.problem import Problem
 from hi_moe.problems.projects import Project
 
@@ -24,6 +28,15 @@ PARTS_HEADING = "Parts to plan now:"
 STATEMENT_KEY_CHARS = 200
 """A problem is recognised in a prompt by this much of its statement's start."""
 ALLOWED = re.compile(r"Allowed decisions: (.+)\.")
+METHOD_ASKED = re.compile(r"Implement the method `(\w+)` of the class `(\w+)`")
+
+
+def reference_class(task: ClassTask) -> str:
+    """The class with every method's reference in place of its stub."""
+    methods = {part.entry_point: part.reference for part in task.parts}
+    return (
+        f"```python\n{assemble_class(task.skeleton, task.class_name, methods)}```\nCONFIDENCE: 0.9"
+    )
 
 
 def wrong_answer(problem: Problem) -> str:
@@ -51,6 +64,7 @@ class ScriptedModel:
             for problem in problems
             for part in (problem.parts if isinstance(problem, Project) else [problem])
         ]
+        self.classes = [problem for problem in problems if isinstance(problem, ClassTask)]
         self.wrong_tries = wrong_tries
         answers = {
             reply: problem.id
@@ -91,10 +105,33 @@ class ScriptedModel:
             }
         )
 
+    def whole_class(self, prompt: str) -> str | None:
+        """The reference class of the class task whose class `prompt` shows, unless the prompt
+        asks for one method of it."""
+        if METHOD_ASKED.search(prompt):
+            return None
+        for task in self.classes:
+            if re.search(rf"^class {task.class_name}\b", prompt, re.MULTILINE):
+                return reference_class(task)
+        return None
+
+    def asked_parts(self, prompt: str) -> list[Problem]:
+        """The class method `prompt` asks for by name, else the problems whose statements it
+        holds."""
+        if asked := METHOD_ASKED.search(prompt):
+            method, class_name = asked.groups()
+            tasks = [task for task in self.classes if task.class_name == class_name]
+            return [part for task in tasks for part in task.parts if part.entry_point == method]
+        return [p for p in self.problems if p.statement.strip()[:STATEMENT_KEY_CHARS] in prompt]
+
     def solve(self, prompt: str) -> str:
         """The reference of the problem whose statement is in `prompt`; with several (a
-        single-context prompt of a two-part task), all their references in one block."""
-        found = [p for p in self.problems if p.statement.strip()[:STATEMENT_KEY_CHARS] in prompt]
+        single-context prompt of a two-part task), all their references in one block; for a
+        class task, the method asked for or the whole class."""
+        whole = self.whole_class(prompt)
+        if whole is not None:
+            return whole
+        found = self.asked_parts(prompt)
         if not found:
             return "```python\npass\n```\nCONFIDENCE: 0.1"
         replies = []
