@@ -43,7 +43,7 @@ from hi_moe.problems.classeval import ClassTask
 from hi_moe.problems.grading import grade
 from hi_moe.problems.problem import Problem
 from hi_moe.problems.projects import Project
-from hi_moe.problems.splits import problem_ids
+from hi_moe.problems.splits import CLASSEVAL_HELD_OUT, problem_ids
 
 SYSTEMS = ("baseline", "incremental", "compositional", "best-of-n", "retry", "hierarchy")
 """Every system, in the order of reports."""
@@ -309,3 +309,10 @@ def run_compare(
         batch.run(todo, thread_of, one, concurrency, after)
     store.set_unfinished(batch.unfinished)
     return summarize(store.rows, SYSTEMS)
+
+
+def held_out_summaries(store: RowStore, dataset: str) -> list[Summary]:
+    """On `classeval`, the report of the held-out classes (ClassEval_40..59) alone; else none."""
+    if dataset != "classeval":
+        return []
+    return summarize([r for r in store.rows if r.problem_id in CLASSEVAL_HELD_OUT], SYSTEMS)

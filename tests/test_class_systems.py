@@ -126,6 +126,18 @@ def test_compare_runs_the_class_systems_with_method_level_pass_at_1(tmp_path, ca
         assert row["calls"] == (1 if row["system"] == "baseline" else calls)
 
 
+def test_the_held_out_classes_are_reported_apart(tmp_path, capsys):
+    args = ["compare", "--mock", "--dataset", "classeval", "--home", str(tmp_path),
+            "--run-id", "ce", "--systems", "baseline"]  # fmt: skip
+    assert main([*args, "--limit", "1"]) == 0
+    assert "held out" not in capsys.readouterr().out
+    assert main([*args, "--skip", "39", "--limit", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "held out (ClassEval_40..59, never tuned on): 2 classes" in out
+    assert out.split("held out")[1].count("| baseline | 2 |") == 1
+    assert "| baseline | 3 |" in out.split("held out")[0]
+
+
 def test_the_default_systems_follow_the_dataset():
     classes = load_dataset("classeval")[:1]
     assert compare.parse_systems(None, classes) == compare.SYSTEMS

@@ -179,6 +179,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
         after = f" after the first {args.skip}" if args.skip else ""
         title = f"{args.dataset}, {summaries[0].problems} problems{after}, {run['model']}"
         console.print(f"chart {compare_report.chart(summaries, out_dir / f'{run_id}.png', title)}")
+    held_out = compare.held_out_summaries(store, args.dataset)
+    if held_out:
+        classes = held_out[0].problems
+        console.print(f"held out (ClassEval_40..59, never tuned on): {classes} classes")
+        print_report(compare_report.render(held_out))
     console.print(f"rows {store.path}")
     return batch.exit_code()
 

@@ -8,8 +8,9 @@ Evaluation problems (never trained on):
   first 16);
 - `classeval`: all 60 classes, the excluded ones too. Prompts and settings are tuned on
   ClassEval_0..39 (`CLASSEVAL_TUNING`); ClassEval_40..59 (`CLASSEVAL_HELD_OUT`) are held out
-  for the confirming run (`compare --dataset classeval --skip N` starts where the tuning
-  classes the dataset keeps end). Both list ids, excluded classes included.
+  for the confirming run (`compare --dataset classeval` reports them apart too; `--skip N`
+  counts kept classes, so `--skip 39` starts at ClassEval_40). Both list ids, excluded
+  classes included.
 
 Training splits, disjoint from those by construction:
 - `humaneval-train`: HumanEval/100..163 with their canonical solutions (python specialist);
