@@ -121,9 +121,8 @@ def test_compare_bad_input_is_one_clear_error(tmp_path, capsys, extra, message):
     assert not (tmp_path / "compare").exists()
 
 
-def test_two_part_tasks_run_offline_and_no_prompt_holds_a_hidden_test(
-    tmp_path, capsys, monkeypatch
-):
+def recorded_prompts(monkeypatch) -> list[str]:
+    """Every prompt the scripted model is sent from now on, its messages joined."""
     prompts: list[str] = []
     answer = ScriptedModel.__call__
 
@@ -132,6 +131,13 @@ def test_two_part_tasks_run_offline_and_no_prompt_holds_a_hidden_test(
         return answer(self, model, messages, response_format)
 
     monkeypatch.setattr(ScriptedModel, "__call__", recording)
+    return prompts
+
+
+def test_two_part_tasks_run_offline_and_no_prompt_holds_a_hidden_test(
+    tmp_path, capsys, monkeypatch
+):
+    prompts = recorded_prompts(monkeypatch)
     args = ["compare", "--mock", "--dataset", "mbpp-pro", "--limit", "3", "--home", str(tmp_path)]
     assert main(args) == 0
     out = capsys.readouterr().out
@@ -185,14 +191,7 @@ def test_a_class_task_runs_offline_and_no_prompt_holds_its_hidden_test(
 ):
     """The scripted model answers with the references, so later prompts (retries, the methods
     written so far) hold them: the unittest source is what must never reach a prompt."""
-    prompts: list[str] = []
-    answer = ScriptedModel.__call__
-
-    def recording(self, model, messages, response_format):
-        prompts.append("\n".join(str(m.get("content", "")) for m in messages))
-        return answer(self, model, messages, response_format)
-
-    monkeypatch.setattr(ScriptedModel, "__call__", recording)
+    prompts = recorded_prompts(monkeypatch)
     args = ["compare", "--mock", "--dataset", "classeval", "--limit", "1", "--home", str(tmp_path)]
     assert main(args) == 0
     text = "\n".join(prompts)
