@@ -352,3 +352,17 @@ def test_structured_reply_cut_at_max_tokens_is_returned_as_text(call_log):
             response_format=json_schema_format("Decision", Decision.model_json_schema()),
         )
     assert reply.text.startswith('{"decision"') and reply.completion_tokens > 0
+
+
+def test_names_that_serve_the_same_weights_share_one_greedy_request(call_log):
+    """The embedded server's aliases run on one GGUF: the hierarchy's routed specialist and
+    the single call's `python` make one request, not two; other weights do not share it."""
+    weights = {"python": "base.gguf+", "monitor": "base.gguf+", "math": "base.gguf+math.gguf"}
+    with FakeEndpoint([*MODELS, "math"], Replies("first", "second")) as endpoint:
+        client = LLMClient(endpoint.base_url, "key", call_log, retry=NO_RETRY, weights=weights)
+        complete(client, model="monitor", thread_id="hierarchy")
+        shared = complete(client, model="python", thread_id="baseline", shared_with=["hierarchy"])
+        other = complete(client, model="math", thread_id="other", shared_with=["hierarchy"])
+    assert shared.shared and shared.text == "first"
+    assert not other.shared and other.text == "second"
+    assert len(endpoint.requests) == 2

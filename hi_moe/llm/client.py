@@ -7,7 +7,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypeVar
@@ -92,8 +92,11 @@ class LLMClient:
         schema_style: str = "openai",
         extra_body: dict | None = None,
         diagnose: Callable[[], str | None] | None = None,
+        weights: Mapping[str, str] | None = None,
     ) -> None:
-        """`diagnose` tells why the endpoint is gone (e.g. the embedded server's exit), if it is."""
+        """`diagnose` tells why the endpoint is gone (e.g. the embedded server's exit), if it is;
+        `weights` names what each model name runs on where several names serve the same weights
+        (the embedded server's aliases), so the same request to two of them is one request."""
         self.base_url = base_url.rstrip("/")
         self.schema_style = schema_style
         self.extra_body = extra_body or {}
@@ -103,6 +106,7 @@ class LLMClient:
         self.retry = retry
         self._http = httpx.Client(event_hooks={"response": [self._check_reply]})
         self.diagnose = diagnose or (lambda: None)
+        self.weights = dict(weights or {})
         self._models: dict[tuple[str, float, int], ChatOpenAI] = {}
         self._lock = threading.Lock()
 
@@ -182,7 +186,8 @@ class LLMClient:
             return Completion(
                 earlier.reply, earlier.prompt_tokens, earlier.completion_tokens, 0.0, replayed=True
             )
-        request = request_digest(model, temperature, max_tokens, response_format, messages)
+        served = self.weights.get(model, model)
+        request = request_digest(served, temperature, max_tokens, response_format, messages)
         greedy_shared = temperature == 0 and shared_with
         same = self.call_log.find_shared(request, shared_with) if greedy_shared else None
         if same is not None and same.reply is not None:
@@ -256,7 +261,8 @@ def request_digest(
     response_format: dict | None,
     messages: list[BaseMessage],
 ) -> str:
-    """A hash of everything a request sends: equal digests, the very same request."""
+    """A hash of everything a request sends (`model`: the name, or the weights it names): equal
+    digests, the very same request."""
     payload = [model, temperature, max_tokens, response_format,
                [(message.type, message.content) for message in messages]]  # fmt: skip
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

@@ -49,6 +49,15 @@ def resolve_endpoint(context: Context) -> tuple[str, str]:
     )
 
 
+def served_weights(context: Context) -> dict[str, str]:
+    """What each model name of the embedded server runs on (its GGUF and adapter, if any);
+    empty for other endpoints, whose names may each be their own adapter."""
+    if context.base_url or context.endpoint != "local":
+        return {}
+    server = shared_local_server(context)
+    return {alias: f"{server.gguf}+{adapter or ''}" for alias, adapter in server.aliases.items()}
+
+
 def required_models(context: Context) -> set[str]:
     """Every model name a run may ask for: the tiers' and the fleet's."""
     fleet = load_fleet(context.fleet_path)
@@ -69,6 +78,7 @@ def client_for(context: Context) -> LLMClient:
                 schema_style="llama_cpp" if context.endpoint == "local" else "openai",
                 extra_body=context.extra_body_fields(),
                 diagnose=partial(death_notice_at, base_url),
+                weights=served_weights(context),
             )
             client.require_models(required_models(context))
             _clients[key] = client
