@@ -44,6 +44,9 @@ class Summary:
     parts_passed: int = 0
     parts_total: int = 0
     """Classes: methods passing their own unittest class, and methods, pooled over the classes."""
+    methods_p_vs_hierarchy: float | None = None
+    """Classes: exact sign test of the hierarchy's methods passed per class against this
+    system's (the classes where one passes more methods than the other)."""
 
     @property
     def method_pass_at_1(self) -> float:
@@ -56,9 +59,20 @@ class Summary:
         return wilson_interval(self.parts_passed, self.parts_total)
 
 
+def methods_sign_p(rows: Sequence[Row], hierarchy: dict[str, Row]) -> float | None:
+    """Exact two-sided sign test over the classes both finished: the hierarchy passes more of a
+    class's methods than `rows`' system, or fewer (None: no class rows, or no hierarchy)."""
+    paired = [(hierarchy[r.problem_id].parts_passed, r.parts_passed)
+              for r in rows if r.parts_total and r.problem_id in hierarchy]  # fmt: skip
+    if not paired or rows[0].system == "hierarchy":
+        return None
+    return mcnemar_exact(sum(h > o for h, o in paired), sum(h < o for h, o in paired))
+
+
 def summarize(rows: Sequence[Row], systems: Sequence[str]) -> list[Summary]:
     """One summary per system with rows, in the order of `systems`."""
-    hierarchy = {r.problem_id: r.passed for r in rows if r.system == "hierarchy"}
+    hierarchy_rows = {r.problem_id: r for r in rows if r.system == "hierarchy"}
+    hierarchy = {problem: r.passed for problem, r in hierarchy_rows.items()}
     summaries = []
     for system in systems:
         mine = [r for r in rows if r.system == system]
@@ -84,6 +98,7 @@ def summarize(rows: Sequence[Row], systems: Sequence[str]) -> list[Summary]:
                 p_value,
                 sum(r.parts_passed for r in mine),
                 sum(r.parts_total for r in mine),
+                methods_sign_p(mine, hierarchy_rows),
             )
         )
     return summaries
@@ -100,15 +115,18 @@ def render(summaries: list[Summary]) -> str:
     when any system has class rows."""
     methods = any(s.parts_total for s in summaries)
     level = "class-level " if methods else ""
-    method_head = " method-level pass@1 [95% CI] |" if methods else ""
+    method_head = (
+        " method-level pass@1 [95% CI] | methods: sign p vs hierarchy |" if methods else ""
+    )
     lines = [
         f"| system | problems | {level}pass@1 [95% CI] |{method_head} McNemar p vs hierarchy "
         "| tokens/problem | LLM calls/problem | seconds/problem (median) | format errors |",
-        "|---|---|---|" + ("---|" if methods else "") + "---|---|---|---|---|",
+        "|---|---|---|" + ("---|---|" if methods else "") + "---|---|---|---|---|",
     ]
     for s in summaries:
         p_value = "-" if s.p_vs_hierarchy is None else f"{s.p_vs_hierarchy:.3g}"
-        method = f" {rate(s.method_pass_at_1, s.method_interval)} |" if methods else ""
+        sign = "-" if s.methods_p_vs_hierarchy is None else f"{s.methods_p_vs_hierarchy:.3g}"
+        method = f" {rate(s.method_pass_at_1, s.method_interval)} | {sign} |" if methods else ""
         lines.append(
             f"| {s.system} | {s.problems} | {rate(s.pass_at_1, s.interval)} |{method} "
             f"{p_value} | {s.tokens_per_problem:.0f} | {s.calls_per_problem:.1f} | "

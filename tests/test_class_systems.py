@@ -164,3 +164,16 @@ def test_the_method_column_shows_only_with_class_rows():
     [summary] = compare_report.summarize(rows, ["baseline"])
     assert (summary.parts_passed, summary.parts_total) == (5, 6)
     assert "| baseline | 2 | 50.0% [9.5%, 90.5%] | 83.3% [" in compare_report.render([summary])
+
+
+def test_methods_are_compared_to_the_hierarchy_by_a_sign_test_over_classes():
+    def row(problem: str, system: str, parts_passed: int) -> compare_report.Row:
+        return compare_report.Row(problem, system, False, 10, 1, 1.0, False, parts_passed, 4)
+
+    rows = [row(f"c/{i}", "hierarchy", 3) for i in range(7)]
+    rows += [row(f"c/{i}", "baseline", 1) for i in range(6)] + [row("c/6", "baseline", 3)]
+    hierarchy, baseline = compare_report.summarize(rows, ["hierarchy", "baseline"])
+    assert hierarchy.methods_p_vs_hierarchy is None
+    # 6 classes where the hierarchy passes more methods, none fewer, one tie: 2 / 2**6
+    assert baseline.methods_p_vs_hierarchy == pytest.approx(2 / 64)
+    assert "| 0.0312 |" in compare_report.render([hierarchy, baseline])
