@@ -7,15 +7,17 @@ import sqlite3
 
 import httpx
 import pytest
+from langchain_core.messages import HumanMessage
 
 from evals.model_speed import retry_prompt_reuse
 from graph.builder import build_graph
 from graph.checkpoint import open_checkpointer
 from graph.context import Context
 from hi_moe.app.runs import run_thread
+from hi_moe.llm.call_log import CallLog
 from hi_moe.llm.client import EndpointError
 from hi_moe.llm.endpoints import client_for, required_models
-from hi_moe.llm.local_server import LocalServer
+from hi_moe.llm.local_server import LocalServer, weights_at
 from hi_moe.llm.models import MODELS, resolve_model
 
 pytestmark = pytest.mark.integration
@@ -61,6 +63,21 @@ def test_a_retry_evaluates_only_what_its_prompt_does_not_share_with_the_last_one
 def test_server_serves_every_tier_and_specialist_name(server):
     served = {m["id"] for m in httpx.get(f"{server.base_url}/models").json()["data"]}
     assert required_models(Context()) <= served
+
+
+def test_names_on_the_same_weights_share_a_greedy_request_as_compare_makes_it(server, tmp_path):
+    """Through the client `compare` uses (its context names the server this process started):
+    a greedy request under one name on the base weights answers the same under another."""
+    context = Context(home=str(tmp_path), model=MODEL, base_url=server.base_url)
+    weights = weights_at(server.base_url)
+    first, second = [name for name in sorted(weights) if weights[name] == f"{server.gguf}+"][:2]
+    client = client_for(context)
+    messages = [HumanMessage("Say OK.")]
+    ask = {"tier": "specialist", "messages": messages, "temperature": 0, "max_tokens": 4}
+    made = client.complete(model=first, thread_id="hierarchy", **ask)
+    again = client.complete(model=second, thread_id="baseline", shared_with=["hierarchy"], **ask)
+    assert again.shared and again.text == made.text
+    assert [c.thread_id for c in CallLog(context.call_log_path).all()] == ["hierarchy"]
 
 
 def test_unknown_model_names_fail_loudly(server, tmp_path):

@@ -10,7 +10,7 @@ from graph.context import Context
 from hi_moe.errors import UserError
 from hi_moe.llm.call_log import CallLog
 from hi_moe.llm.client import EndpointError, LLMClient, Retry
-from hi_moe.llm.local_server import death_notice_at, shared_local_server
+from hi_moe.llm.local_server import death_notice_at, shared_local_server, weights_at
 from hi_moe.routing.fleet import load_fleet
 
 MODAL_URL_ENV = "HI_MOE_MODAL_URL"
@@ -50,12 +50,12 @@ def resolve_endpoint(context: Context) -> tuple[str, str]:
 
 
 def served_weights(context: Context) -> dict[str, str]:
-    """What each model name of the embedded server runs on (its GGUF and adapter, if any);
-    empty for other endpoints, whose names may each be their own adapter."""
-    if context.base_url or context.endpoint != "local":
-        return {}
-    server = shared_local_server(context)
-    return {alias: f"{server.gguf}+{adapter or ''}" for alias, adapter in server.aliases.items()}
+    """What each model name of the embedded server runs on (its GGUF and adapter, if any): the
+    one this process started at the context's URL (as `compare` and `solve` do), or its shared
+    one; empty for other endpoints, whose names may each be their own adapter."""
+    if context.base_url:
+        return weights_at(context.base_url)
+    return shared_local_server(context).weights if context.endpoint == "local" else {}
 
 
 def required_models(context: Context) -> set[str]:

@@ -128,6 +128,11 @@ class LocalServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
+    @property
+    def weights(self) -> dict[str, str]:
+        """What each model name runs on: the GGUF and its adapter, if any."""
+        return {alias: f"{self.gguf}+{adapter or ''}" for alias, adapter in self.aliases.items()}
+
     def config(self) -> dict:
         """llama_cpp.server's config file: one model entry per alias."""
         models = []
@@ -266,6 +271,13 @@ def exit_text(code: int) -> str:
 
 _running: dict[str, LocalServer] = {}
 """Embedded servers this process started, by base URL."""
+
+
+def weights_at(base_url: str) -> dict[str, str]:
+    """What each model name of the embedded server at `base_url` runs on, if this process
+    started it (empty otherwise: names that may each be their own weights)."""
+    server = _running.get(base_url.rstrip("/"))
+    return server.weights if server else {}
 
 
 def death_notice_at(base_url: str) -> str | None:
