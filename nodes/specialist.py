@@ -62,8 +62,9 @@ def plain_messages(state: SpecialistInput, context: Context) -> list[BaseMessage
 
 
 def reply_cap(state: SpecialistInput, context: Context) -> int:
-    """Completion tokens for this try: a whole class, one method of a class, or one part."""
-    if state.subtask.whole and state.class_name:
+    """Completion tokens for this try: a whole class (the opening call only; a retry of the
+    part it was checked as is one method), one method of a class, or one part."""
+    if state.subtask.whole and state.class_name and plain_try(state):
         return context.class_completion_tokens
     return context.method_completion_tokens if state.class_name else context.max_completion_tokens
 

@@ -10,11 +10,13 @@ import pytest
 from evals import class_strategies, compare, compare_report
 from evals.baseline import Sample, completion_cap, format_error, task_prompt
 from graph.context import Context
+from graph.state import Part, SpecialistInput, Subtask
 from hi_moe.cli.main import main
 from hi_moe.problems.class_code import assemble_class
 from hi_moe.problems.classeval import ClassTask
 from hi_moe.problems.datasets import load_dataset
 from hi_moe.problems.grading import grade
+from nodes.specialist import reply_cap
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +91,20 @@ def test_the_holistic_call_asks_for_the_whole_class_with_the_class_caps(task):
     assert f"class {task.class_name}" in prompt
     assert completion_cap(task, context) == context.class_completion_tokens
     assert completion_cap(task.parts[0], context) == context.max_completion_tokens
+
+
+def test_the_hierarchys_opening_call_alone_gets_the_class_cap(task):
+    """The first method's subtask opens with the whole class; its retries are one method."""
+    context = Context()
+    part = Part(name=task.parts[0].entry_point, statement=task.parts[0].statement)
+    subtask = Subtask(subgoal_id=1, part=part.name, objective="", specialists=["python"],
+                      plain=True, whole=True)  # fmt: skip
+    tries = [SpecialistInput(part=part, subtask=subtask, specialist="python", try_index=index,
+                             class_name=task.class_name) for index in (0, 1)]  # fmt: skip
+    assert [reply_cap(t, context) for t in tries] == [
+        context.class_completion_tokens,
+        context.method_completion_tokens,
+    ]
 
 
 def test_grade_of_a_class_is_class_level_and_method_level(task):
