@@ -23,16 +23,22 @@ from hi_moe.llm.prompting import (
     plain_prompt,
     render,
 )
+from hi_moe.problems.class_code import method_source
 from hi_moe.routing.fleet import load_fleet
 from nodes.runtime import context_of, llm_update, tier_calls
 
 
 def feedback_text(state: SpecialistInput, context: Context) -> str:
-    """The last attempt and its failing tests, unless there is none or retries resample."""
+    """The last attempt and its failing tests, unless there is none or retries resample. For
+    a method, the attempt is that method alone: the whole class it came in would push the
+    failure out of the capped prompt."""
     if state.previous is None or context.retry_resample:
         return ""
     previous = state.previous
-    return fragment("specialist.feedback", code=previous.code, feedback=previous.feedback)
+    code = previous.code
+    if state.class_name:
+        code = method_source(code, state.part.name, state.class_name) or code
+    return fragment("specialist.feedback", code=code, feedback=previous.feedback)
 
 
 def plain_try(state: SpecialistInput) -> bool:

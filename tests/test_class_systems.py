@@ -10,13 +10,13 @@ import pytest
 from evals import class_strategies, compare, compare_report
 from evals.baseline import Sample, completion_cap, format_error, task_prompt
 from graph.context import Context
-from graph.state import Part, SpecialistInput, Subtask
+from graph.state import Attempt, Part, SpecialistInput, Subtask
 from hi_moe.cli.main import main
-from hi_moe.problems.class_code import assemble_class
+from hi_moe.problems.class_code import assemble_class, method_source
 from hi_moe.problems.classeval import ClassTask
 from hi_moe.problems.datasets import load_dataset
 from hi_moe.problems.grading import grade
-from nodes.specialist import reply_cap
+from nodes.specialist import reply_cap, specialist_messages
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +105,21 @@ def test_the_hierarchys_opening_call_alone_gets_the_class_cap(task):
         context.class_completion_tokens,
         context.method_completion_tokens,
     ]
+
+
+def test_a_method_repair_shows_that_method_of_the_failed_class_and_the_failure(task):
+    context = Context(retry_resample=False)
+    first, other = task.parts[0].entry_point, task.parts[1].entry_point
+    part = Part(name=first, statement=task.parts[0].statement)
+    subtask = Subtask(subgoal_id=1, part=first, objective="", specialists=["python"])
+    failed = assemble_class(task.skeleton, task.class_name, references(task))
+    previous = Attempt(subgoal_id=1, try_index=0, specialist="python", code=failed, ran_ok=True,
+                       tests_passed=0, tests_total=1, feedback="got 3, expected 4")  # fmt: skip
+    retry = SpecialistInput(part=part, subtask=subtask, specialist="python", try_index=1,
+                            previous=previous, class_name=task.class_name)  # fmt: skip
+    prompt = "\n".join(str(m.content) for m in specialist_messages(retry, context))
+    assert method_source(failed, first, task.class_name) in prompt
+    assert f"def {other}" not in prompt and "got 3, expected 4" in prompt
 
 
 def test_grade_of_a_class_is_class_level_and_method_level(task):
