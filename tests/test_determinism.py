@@ -46,11 +46,17 @@ def _messages(problem_index: int) -> list[dict]:
     return [{"role": ROLES[m.type], "content": str(m.content)} for m in rendered]
 
 
-def _reply(server: LocalServer, messages: list[dict]) -> str:
-    body = {"model": "python", "messages": messages, "max_tokens": REPLY_TOKENS, "temperature": 0}
+def _reply(server: LocalServer, messages: list[dict]) -> tuple[str, tuple[float, ...]]:
+    """The greedy reply and the log-probability of each of its tokens: equal floats mean the
+    very same logits, a stricter check than equal text."""
+    body = {"model": "python", "messages": messages, "max_tokens": REPLY_TOKENS,
+            "temperature": 0, "logprobs": True, "top_logprobs": 1}  # fmt: skip
     reply = httpx.post(f"{server.base_url}/chat/completions", json=body, timeout=300)
     reply.raise_for_status()
-    return reply.json()["choices"][0]["message"]["content"]
+    choice = reply.json()["choices"][0]
+    logprobs = tuple(token["logprob"] for token in choice["logprobs"]["content"])
+    assert logprobs, "the server returned no log-probabilities"
+    return choice["message"]["content"], logprobs
 
 
 @pytest.mark.integration
