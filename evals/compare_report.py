@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evals.figures import png_figure
-from evals.stats import discordant, mcnemar_exact, wilson_interval
+from evals.stats import discordant, mcnemar_exact, sign_test, wilson_interval
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def methods_sign_p(rows: Sequence[Row], hierarchy: dict[str, Row]) -> float | No
               for r in rows if r.parts_total and r.problem_id in hierarchy]  # fmt: skip
     if not paired or rows[0].system == "hierarchy":
         return None
-    return mcnemar_exact(sum(h > o for h, o in paired), sum(h < o for h, o in paired))
+    return sign_test([h for h, _ in paired], [o for _, o in paired])
 
 
 def summarize(rows: Sequence[Row], systems: Sequence[str]) -> list[Summary]:

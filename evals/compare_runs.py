@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evals.compare import SYSTEMS, Row, RowStore
-from evals.stats import discordant, mcnemar_exact, paired_bootstrap
+from evals.stats import discordant, mcnemar_exact, paired_bootstrap, sign_test
 from hi_moe.errors import UserError
 
 
@@ -29,6 +29,11 @@ class PairedSystem:
     format_p: float
     tokens: tuple[float, float]
     calls: tuple[float, float]
+    methods: tuple[int, int] = (0, 0)
+    """Classes: methods passing their own unittest class in each run (ClassEval's method level)."""
+    methods_total: int = 0
+    methods_p: float = 1.0
+    """Exact sign test over the classes where one run passes more methods than the other."""
 
 
 def run_path(run: str, home: Path) -> Path:
@@ -61,6 +66,9 @@ def pair_system(system: str, rows_a: list[Row], rows_b: list[Row]) -> PairedSyst
                 statistics.mean(y.tokens for _, y in pairs)),
         calls=(statistics.mean(x.calls for x, _ in pairs),
                statistics.mean(y.calls for _, y in pairs)),
+        methods=(sum(x.parts_passed for x, _ in pairs), sum(y.parts_passed for _, y in pairs)),
+        methods_total=sum(x.parts_total for x, _ in pairs),
+        methods_p=sign_test([x.parts_passed for x, _ in pairs], [y.parts_passed for _, y in pairs]),
     )  # fmt: skip
 
 
@@ -90,4 +98,17 @@ def render(paired: list[PairedSystem], names: tuple[str, str]) -> str:
             f"{p.format_errors[0]} | {p.format_errors[1]} | {p.format_p:.2f} | "
             f"{p.tokens[0]:.0f} | {p.tokens[1]:.0f} | {p.calls[0]:.1f} | {p.calls[1]:.1f} |"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + method_lines(paired))
+
+
+def method_lines(paired: list[PairedSystem]) -> list[str]:
+    """Classes: methods passed in each run, with a sign test over the classes (none otherwise)."""
+    classes = [p for p in paired if p.methods_total]
+    if not classes:
+        return []
+    lines = ["", "Methods (classes: sign test over the classes where the runs differ):", "",
+             "| system | methods | passed A | passed B | sign p |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    lines += [f"| {p.system} | {p.methods_total} | {p.methods[0]} | {p.methods[1]} | "
+              f"{p.methods_p:.2f} |" for p in classes]  # fmt: skip
+    return lines

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Sequence
 
 BOOTSTRAP_SAMPLES = 5000
 
@@ -39,6 +40,13 @@ def mcnemar_exact(only_a: int, only_b: int) -> float:
         return 1.0
     tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
     return min(1.0, 2 * tail)
+
+
+def sign_test(a: Sequence[int], b: Sequence[int]) -> float:
+    """Two-sided exact sign test of paired counts: the pairs where `a` is higher against those
+    where `b` is (ties left out)."""
+    return mcnemar_exact(sum(x > y for x, y in zip(a, b, strict=True)),
+                         sum(x < y for x, y in zip(a, b, strict=True)))  # fmt: skip
 
 
 def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:

@@ -27,6 +27,20 @@ def test_runs_are_paired_by_problem_with_mcnemar_on_the_discordant_ones():
     assert pair_system("baseline", off, on) is None
 
 
+def test_class_runs_also_pair_their_methods_with_a_sign_test(tmp_path, capsys):
+    def methods(passed: list[int]) -> list[Row]:
+        return [Row(f"c/{i}", "hierarchy", False, 9, 2, 1.0, False, n, 4)
+                for i, n in enumerate(passed)]  # fmt: skip
+
+    for run, passed in (("a", [0, 1, 1, 2, 0, 3]), ("b", [1, 2, 2, 3, 1, 3])):
+        RowStore(tmp_path / "compare" / f"{run}.json").add(methods(passed))
+    paired = pair_system("hierarchy", methods([0, 1, 1, 2, 0, 3]), methods([1, 2, 2, 3, 1, 3]))
+    assert paired is not None and paired.methods == (7, 12) and paired.methods_total == 24
+    assert paired.methods_p == 0.0625  # 5 classes differ, all one way: 2 * 0.5**5
+    assert main(["compare-runs", "a", "b", "--home", str(tmp_path)]) == 0
+    assert "| hierarchy | 24 | 7 | 12 | 0.06 |" in capsys.readouterr().out
+
+
 def test_the_command_reads_run_ids_and_names_a_missing_run(tmp_path, capsys):
     for run, passes in (("off", [False, False]), ("on", [True, False])):
         RowStore(tmp_path / "compare" / f"{run}.json").add(rows(passes, [False, False], 100))
