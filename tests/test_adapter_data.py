@@ -93,6 +93,30 @@ def test_harness_examples_are_verified_training_problems_with_the_prompt_sent(ma
     assert harness_examples(harness.checkpoint, harness.context, specialist="nobody") == []
 
 
+def test_repairs_are_verified_fixes_shown_after_the_failed_attempt_and_its_feedback(make_harness):
+    training = next(p for p in training_problems("humaneval-train") if p.id == "HumanEval/120")
+    harness = make_harness(wrong_tries=1, problems=[training, *load_dataset("builtin")[:1]])
+    harness.solve("HumanEval/120")  # wrong first, fixed by the retry
+    harness.solve("builtin/0")  # an evaluation problem: never training data
+    [repair] = harness_examples(harness.checkpoint, harness.context, source="repair")
+    assert (repair.problem_id, repair.source, repair.split) == (
+        "HumanEval/120",
+        "repair",
+        "humaneval-train",
+    )
+    prompt, answer = repair.messages[-2]["content"], repair.messages[-1]["content"]
+    assert "Your previous attempt:" in prompt and "It failed:" in prompt
+    assert grade(training, answer.split("```python\n")[1].split("```")[0]).passed
+    # the retry's own request, as the run sent it (retries repair in this harness)
+    sent = [[m["content"] for m in body["messages"]] for body in harness.endpoint.requests]
+    assert [m["content"] for m in repair.messages[:-1]] in sent
+    hidden = [line.strip() for line in (training.hidden_check or "").splitlines()]
+    assert not [line for line in hidden if line.startswith("assert") and line in prompt]
+    # the fix is also a plain harness success; only the repair shows the failure
+    [success] = harness_examples(harness.checkpoint, harness.context, source="harness")
+    assert success.messages[-1] == repair.messages[-1]
+
+
 def test_harness_source_without_checkpoints_is_a_clear_error(tmp_path):
     with pytest.raises(DataError, match="no checkpoint database"):
         harness_examples(str(tmp_path / "none.sqlite"), Context())

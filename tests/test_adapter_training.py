@@ -113,6 +113,7 @@ def test_training_writes_peft_gguf_and_metadata_reproducibly(tiny_base, math_dat
     assert meta["rank"] == 4 and meta["steps"] == 3 and meta["split"] == "mathgen-train"
     assert meta["data_sha256"] == file_sha256(math_data)
     assert meta["problem_ids"] == sorted(f"mathgen/{n}" for n in range(10))
+    assert meta["examples"] == 10 and meta["sources"] == {"reference": 10}
     assert meta["loss_after"] < meta["loss_before"]
     config = json.loads((first.out_dir / "adapter_config.json").read_text())
     assert config["r"] == 4 and config["base_model_name_or_path"] == "tiny-llama"

@@ -5,7 +5,8 @@ trained on the CPU; on Modal the same function trains a Hugging Face base model 
 The output directory holds:
 - `adapter_config.json` + `adapter_model.safetensors`: the PEFT adapter (vLLM --lora-modules);
 - `adapter.gguf`: the same adapter for llama.cpp's `lora_path` (llama-family bases);
-- `metadata.json`: base model, rank, steps, data hash, training split(s) and problem ids.
+- `metadata.json`: base model, rank, steps, data hash, examples per source, training split(s)
+  and problem ids.
 Everything is written to a temporary directory that replaces `out_dir` only when complete.
 """
 
@@ -17,6 +18,7 @@ import random
 import shutil
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,6 +140,7 @@ def metadata(
         "data_file": str(data_path),
         "data_sha256": file_sha256(data_path),
         "examples": len(examples),
+        "sources": dict(sorted(Counter(e.source for e in examples).items())),
         "split": "+".join(splits),
         "splits": splits,
         "problem_ids": sorted({e.problem_id for e in examples}),

@@ -1,13 +1,18 @@
-"""Building specialist training examples (the file format is hi_moe.adapters.data). Two sources:
+"""Building specialist training examples (the file format is hi_moe.adapters.data). Sources:
 - `reference`: reference solutions of the specialist's training split (hi_moe.problems.splits);
 - `harness`: the harness's own verified successes, read from a checkpoint database: attempts
-  that passed their visible tests and, re-graded here, the problem's hidden tests too. Only
-  problems of a training split are used; evaluation problems never become training data.
+  that passed their visible tests and, re-graded here, the problem's hidden tests too;
+- `repair`: those of the successes that followed a failed attempt at the same part, as the
+  repair of that attempt (its code and visible-test feedback in the prompt, the fix answered).
+Only problems of a training split are used; evaluation problems never become training data,
+and hidden tests only decide which successes count: they never reach an example.
 """
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from graph.builder import build_graph
@@ -23,7 +28,7 @@ from nodes.architect import default_subgoal
 from nodes.specialist import specialist_messages
 
 CONFIDENCE_LINE = "CONFIDENCE: 0.9"
-SOURCES = ("reference", "harness")
+SOURCES = ("reference", "harness", "repair")
 
 
 def answer_text(code: str) -> str:
@@ -139,25 +144,36 @@ def thread_attempts(graph, thread_id: str) -> list[tuple[State, Attempt, Special
     return found
 
 
-def harness_examples(
-    checkpoint: str, context: Context, specialist: str | None = None
-) -> list[Example]:
-    """Verified successes on training-split problems from a checkpoint database.
+@dataclass(frozen=True)
+class VerifiedSuccess:
+    """An attempt that passed its visible tests and, re-graded, its problem's hidden tests."""
 
-    Prompts are rebuilt with `context`'s prompt template, token cap and fleet: the exact text
-    the specialist saw when the run used the same settings (the defaults unless overridden)."""
+    problem: Problem
+    split: str
+    sent: SpecialistInput
+    """The exact input its specialist was sent."""
+    attempt: Attempt
+    failed_before: Attempt | None
+    """The part's latest failed attempt in the same thread before it, if any."""
+
+
+def verified_successes(checkpoint: str, specialist: str | None = None) -> Iterator[VerifiedSuccess]:
+    """The verified successes on training-split problems in a checkpoint database (of
+    `specialist`, or of every specialist)."""
     if (
         not checkpoint.startswith(("postgres://", "postgresql://"))
         and not Path(checkpoint).is_file()
     ):
         raise DataError(f"no checkpoint database at {checkpoint}: solve some problems first")
-    examples: list[Example] = []
-    seen: set[str] = set()
     with open_checkpointer(checkpoint) as saver:
         graph = build_graph(saver)
         threads = sorted({c.config["configurable"]["thread_id"] for c in saver.list(None)})
         for thread_id in threads:
+            failed: dict[str, Attempt] = {}
             for state, attempt, sent in thread_attempts(graph, thread_id):
+                before = failed.get(attempt.part)
+                if not attempt.passed_all:
+                    failed[attempt.part] = attempt
                 problem_id = source_id(state, sent)
                 split = split_of(problem_id)
                 if split is None or not attempt.passed_all:
@@ -165,13 +181,46 @@ def harness_examples(
                 if specialist is not None and attempt.specialist != specialist:
                     continue
                 problem = next(p for p in training_problems(split) if p.id == problem_id)
-                if not grade(problem, attempt.code).passed:
-                    continue
-                messages = chat(specialist_messages(sent, context), answer_text(attempt.code))
-                example = Example(attempt.specialist, problem.id, split, "harness", messages)
-                if example.to_line() not in seen:
-                    seen.add(example.to_line())
-                    examples.append(example)
+                if grade(problem, attempt.code).passed:
+                    yield VerifiedSuccess(problem, split, sent, attempt, before)
+
+
+def repair_input(success: VerifiedSuccess) -> SpecialistInput | None:
+    """The repair the success answers: its input with the part's failed attempt (and that
+    attempt's feedback) as the previous one; None when nothing failed before it."""
+    if success.failed_before is None:
+        return None
+    try_index = max(success.sent.try_index, 1)
+    return success.sent.model_copy(
+        update={"previous": success.failed_before, "try_index": try_index}
+    )
+
+
+def harness_examples(
+    checkpoint: str, context: Context, specialist: str | None = None, source: str = "harness"
+) -> list[Example]:
+    """Examples from the verified successes in a checkpoint database.
+
+    `harness`: each success with the exact prompt its specialist saw (rebuilt with `context`'s
+    prompt template, token cap and fleet: the same text when the run used the same settings).
+    `repair`: each success that followed a failed attempt at its part, as a repair of that
+    attempt: the prompt shows the failed code and its visible-test feedback (as a retry
+    does with `retry_resample` off), the answer is the verified fix."""
+    repair_context = replace(context, retry_resample=False)
+    examples: list[Example] = []
+    seen: set[str] = set()
+    for success in verified_successes(checkpoint, specialist):
+        sent = repair_input(success) if source == "repair" else success.sent
+        if sent is None:
+            continue
+        prompt = specialist_messages(sent, repair_context if source == "repair" else context)
+        messages = chat(prompt, answer_text(success.attempt.code))
+        example = Example(
+            success.attempt.specialist, success.problem.id, success.split, source, messages
+        )
+        if example.to_line() not in seen:
+            seen.add(example.to_line())
+            examples.append(example)
     return examples
 
 
@@ -194,7 +243,8 @@ def build_examples(
                 "use --source harness"
             )
         examples += reference_examples(specialist, context)
-    if "harness" in sources:
-        target = checkpoint or str(context.home_dir / "checkpoints.sqlite")
-        examples += harness_examples(target, context, specialist)
+    target = checkpoint or str(context.home_dir / "checkpoints.sqlite")
+    for source in ("harness", "repair"):
+        if source in sources:
+            examples += harness_examples(target, context, specialist, source)
     return examples

@@ -19,7 +19,7 @@ from hi_moe.adapters.meta import (
 )
 from hi_moe.adapters.training import train_adapter
 from hi_moe.app.display import console, progress_bar
-from hi_moe.app.training_data import build_examples
+from hi_moe.app.training_data import SOURCES, build_examples
 from hi_moe.cli.runs import make_context
 from hi_moe.errors import UserError
 from hi_moe.llm.models import DEFAULT_MODEL, MODELS, model_label
@@ -59,11 +59,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     build.add_argument(
         "--source",
         action="append",
-        choices=["reference", "harness"],
-        help="reference solutions of the training split, the harness's verified successes "
-        "(repeatable; default: reference)",
+        choices=SOURCES,
+        help="reference solutions of the training split; the harness's verified successes; "
+        "those that followed a failed attempt, as repairs of it (the failed code and its "
+        "feedback in the prompt) (repeatable; default: reference)",
     )
-    build.add_argument("--checkpoint", help="checkpoint database for --source harness")
+    build.add_argument("--checkpoint", help="checkpoint database for --source harness or repair")
     build.add_argument("--home", help="directory of the default checkpoints (default .hi_moe)")
     build.set_defaults(handler=build_data)
 
