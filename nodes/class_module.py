@@ -2,8 +2,7 @@
 method's specialist sees of the rest of the class (its constructor and its dependencies).
 
 The base is the whole-class answer when the task opened with one (so the methods, helpers and
-imports it wrote stay), with the skeleton's constructor (the shared state), else the skeleton;
-each part's chosen method replaces its own there.
+imports it wrote stay), else the skeleton; each part's chosen method replaces its own there.
 """
 
 from __future__ import annotations
@@ -17,15 +16,9 @@ CONSTRUCTOR = "__init__"
 
 
 def class_base(task: Task, answers: list[str]) -> str:
-    """The earliest answer that defines the whole class (the opening whole-class call) with the
-    skeleton's constructor in place of its own, else the skeleton. The skeleton's constructor
-    is the shared state every method's specialist is shown; an answer that rewrote it would
-    check their methods against fields they never saw."""
-    whole = next((code for code in answers if defines_class(code, task)), None)
-    constructor = method_source(task.skeleton, CONSTRUCTOR, task.class_name)
-    if whole is None or not constructor:
-        return whole or task.skeleton
-    return assemble_class(whole, task.class_name, {CONSTRUCTOR: constructor})
+    """The earliest answer that defines the whole class (the opening whole-class call), else
+    the skeleton."""
+    return next((code for code in answers if defines_class(code, task)), task.skeleton)
 
 
 def defines_class(code: str, task: Task) -> bool:

@@ -16,7 +16,6 @@ from hi_moe.problems.class_code import assemble_class, method_source
 from hi_moe.problems.classeval import ClassTask
 from hi_moe.problems.datasets import load_dataset
 from hi_moe.problems.grading import grade
-from nodes.class_module import class_base
 from nodes.specialist import reply_cap, specialist_messages
 
 
@@ -121,19 +120,6 @@ def test_a_method_repair_shows_that_method_of_the_failed_class_and_the_failure(t
     prompt = "\n".join(str(m.content) for m in specialist_messages(retry, context))
     assert method_source(failed, first, task.class_name) in prompt
     assert f"def {other}" not in prompt and "got 3, expected 4" in prompt
-
-
-def test_the_hierarchy_keeps_the_skeletons_constructor_in_the_whole_class_answer(task):
-    """Its specialists are shown the skeleton's shared state, so their methods are checked
-    in a class that has it, whatever the opening answer's constructor did."""
-    rewritten = assemble_class(task.skeleton, task.class_name, {
-        "__init__": "def __init__(self, radius):\n    self.r = [radius]\n",
-        "helper": "def helper(self):\n    return 1\n",
-    })  # fmt: skip
-    base = class_base(task.visible_task(), [rewritten])
-    assert "self.r = [radius]" not in base and "self.radius = radius" in base
-    assert "def helper(self)" in base  # the rest of the answer stays
-    assert class_base(task.visible_task(), ["not a class"]) == task.skeleton
 
 
 def test_grade_of_a_class_is_class_level_and_method_level(task):
