@@ -50,12 +50,18 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
-def complete(client: LLMClient, model: str = "python", thread_id: str = "t1", **kwargs):
+def complete(
+    client: LLMClient,
+    model: str = "python",
+    thread_id: str = "t1",
+    temperature: float = 0.0,
+    **kwargs,
+):
     return client.complete(
         tier="specialist",
         model=model,
         messages=MESSAGES,
-        temperature=0.0,
+        temperature=temperature,
         max_tokens=64,
         thread_id=thread_id,
         **kwargs,
@@ -366,3 +372,23 @@ def test_names_that_serve_the_same_weights_share_one_greedy_request(call_log):
     assert shared.shared and shared.text == "first"
     assert not other.shared and other.text == "second"
     assert len(endpoint.requests) == 2
+
+
+def test_sampled_requests_carry_a_seed_from_the_request_and_its_repeats(tmp_path):
+    """The same sampled request in a fresh log gets the same seed (whatever the server served
+    before); its repeat in the same thread gets another; greedy requests carry none."""
+    seeds = []
+    for run in ("a", "b"):
+        log = CallLog(tmp_path / run / "calls.sqlite")
+        with FakeEndpoint(list(MODELS), Replies("x")) as endpoint:
+            client = LLMClient(endpoint.base_url, "key", log, retry=NO_RETRY)
+            if run == "b":
+                complete(client, thread_id="other", temperature=0.8)  # another request first
+            complete(client, temperature=0.8)
+            complete(client, temperature=0.8)
+            complete(client, temperature=0.0, thread_id="greedy")
+            seeds.append([body.get("seed") for body in endpoint.requests][-3:])
+    assert seeds[0] == seeds[1]
+    first, repeat, greedy = seeds[0]
+    assert isinstance(first, int) and isinstance(repeat, int) and first != repeat
+    assert greedy is None

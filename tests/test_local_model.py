@@ -80,6 +80,18 @@ def test_names_on_the_same_weights_share_a_greedy_request_as_compare_makes_it(se
     assert [c.thread_id for c in CallLog(context.call_log_path).all()] == ["hierarchy"]
 
 
+def test_a_sampled_request_answers_the_same_whatever_the_server_sampled_before(server, tmp_path):
+    """Seeded per request (client.sampling_seed): the same first sample in another thread,
+    after the server has sampled something else in between."""
+    client = client_for(Context(home=str(tmp_path), model=MODEL, base_url=server.base_url))
+    ask = {"tier": "specialist", "model": "python", "temperature": 1.0, "max_tokens": 24}
+    story = [HumanMessage("Write one sentence about a river.")]
+    first = client.complete(messages=story, thread_id="a", **ask)
+    client.complete(messages=[HumanMessage("Name a colour.")], thread_id="x", **ask)
+    again = client.complete(messages=story, thread_id="b", **ask)
+    assert again.text == first.text and not again.shared
+
+
 def test_unknown_model_names_fail_loudly(server, tmp_path):
     reply = httpx.post(
         f"{server.base_url}/chat/completions",

@@ -111,6 +111,15 @@ class CallLog:
         )
         return found[0] if found else None
 
+    def times_made(self, request: str, thread_id: str | None) -> int:
+        """How many completed calls of `thread_id` made the very same `request`."""
+        with self._lock:
+            [(count,)] = self._conn.execute(
+                "SELECT COUNT(*) FROM calls WHERE request = ? AND ok = 1 AND thread_id IS ?",
+                (request, thread_id),
+            ).fetchall()
+        return int(count)
+
     def for_thread(self, thread_id: str) -> list[CallRecord]:
         return self._select("WHERE thread_id = ?", (thread_id,))
 

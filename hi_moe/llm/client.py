@@ -178,7 +178,8 @@ class LLMClient:
         failed try logged; other errors (an unknown model, a bad request) fail at once. With a
         `replay_key` already in the call log, the logged reply comes back instead. A greedy
         request that one of the threads `shared_with` already made is answered with its reply,
-        with no new call (its tokens and latency, `shared`).
+        with no new call (its tokens and latency, `shared`). A sampled request carries a seed
+        (`sampling_seed`), so its reply does not depend on what the server served before.
         """
         earlier = self.call_log.find_reply(replay_key) if replay_key else None
         if earlier is not None and earlier.reply is not None:
@@ -195,6 +196,8 @@ class LLMClient:
                 same.reply, same.prompt_tokens, same.completion_tokens, same.latency_s, shared=True
             )
         extra: dict[str, Any] = {"response_format": response_format} if response_format else {}
+        if temperature > 0:
+            extra["seed"] = sampling_seed(request, self.call_log.times_made(request, thread_id))
         chat = self._chat(model, temperature, max_tokens)
         prompt = transcript(messages)
         retry = retry or self.retry
@@ -266,6 +269,13 @@ def request_digest(
     payload = [model, temperature, max_tokens, response_format,
                [(message.type, message.content) for message in messages]]  # fmt: skip
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def sampling_seed(request: str, made_before: int) -> int:
+    """The seed of a sampled request (a 32-bit number from its digest and how many times its
+    thread made it before): the same samples in the same order whatever the server served
+    before, where an unseeded server's next seed follows from its last one."""
+    return int(hashlib.sha256(f"{request}:{made_before}".encode()).hexdigest()[:8], 16)
 
 
 def transcript(messages: list[BaseMessage]) -> str:
