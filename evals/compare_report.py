@@ -61,12 +61,12 @@ class Summary:
 
 def methods_sign_p(rows: Sequence[Row], hierarchy: dict[str, Row]) -> float | None:
     """Exact two-sided sign test over the classes both finished: the hierarchy passes more of a
-    class's methods than `rows`' system, or fewer (None: no class rows, or no hierarchy)."""
-    paired = [(hierarchy[r.problem_id].parts_passed, r.parts_passed)
-              for r in rows if r.parts_total and r.problem_id in hierarchy]  # fmt: skip
-    if not paired or rows[0].system == "hierarchy":
+    class's methods than `rows`' system, or fewer (None: no class both finished)."""
+    paired = [r for r in rows if r.parts_total and r.problem_id in hierarchy]
+    if not paired:
         return None
-    return sign_test([h for h, _ in paired], [o for _, o in paired])
+    return sign_test([hierarchy[r.problem_id].parts_passed for r in paired],
+                     [r.parts_passed for r in paired])  # fmt: skip
 
 
 def summarize(rows: Sequence[Row], systems: Sequence[str]) -> list[Summary]:
@@ -98,7 +98,7 @@ def summarize(rows: Sequence[Row], systems: Sequence[str]) -> list[Summary]:
                 p_value,
                 sum(r.parts_passed for r in mine),
                 sum(r.parts_total for r in mine),
-                methods_sign_p(mine, hierarchy_rows),
+                None if system == "hierarchy" else methods_sign_p(mine, hierarchy_rows),
             )
         )
     return summaries

@@ -206,15 +206,17 @@ def harness_examples(
     `repair`: each success that followed a failed attempt at its part, as a repair of that
     attempt: the prompt shows the failed code and its visible-test feedback (as a retry
     does with `retry_resample` off), the answer is the verified fix."""
-    repair_context = replace(context, retry_resample=False)
+    repairs = source == "repair"
+    prompt_context = replace(context, retry_resample=False) if repairs else context
     examples: list[Example] = []
     seen: set[str] = set()
     for success in verified_successes(checkpoint, specialist):
-        sent = repair_input(success) if source == "repair" else success.sent
+        sent = repair_input(success) if repairs else success.sent
         if sent is None:
             continue
-        prompt = specialist_messages(sent, repair_context if source == "repair" else context)
-        messages = chat(prompt, answer_text(success.attempt.code))
+        messages = chat(
+            specialist_messages(sent, prompt_context), answer_text(success.attempt.code)
+        )
         example = Example(
             success.attempt.specialist, success.problem.id, success.split, source, messages
         )
